@@ -1,0 +1,58 @@
+# Shopfloor entry points. Every target that needs Python first builds the one repo virtualenv
+# (.venv) from the hash-locked requirements; it is rebuilt when a lock file changes.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv run test lint format typecheck pytest bench lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements/bootstrap.txt requirements/dev.txt $(addsuffix /pyproject.toml,$(LOCAL_PACKAGES))
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
+	$(BIN)/uv pip sync --python $(BIN)/python --require-hashes requirements/dev.txt
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps --no-build-isolation $(addprefix -e ,$(LOCAL_PACKAGES))
+	touch $@
+
+venv: $(STAMP) ## create or update the repo virtualenv
+
+run: $(STAMP) ## run the whole shop locally on embedded defaults: http://localhost:8000
+	$(BIN)/shopfloor run
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP) ## mypy over every package
+	$(BIN)/mypy
+
+pytest: $(STAMP) ## the test suites only
+	$(BIN)/pytest
+
+test: lint typecheck pytest ## lint, types and all tests
+
+bench: $(STAMP) ## k6 benchmarks on loopback; figures go to docs/performance.md
+	$(BIN)/shopfloor bench
+
+lock: ## re-pin the hash-locked requirements after a dependency change
+	$(BIN)/uv pip compile requirements/bootstrap.in --generate-hashes --custom-compile-command "make lock" -o requirements/bootstrap.txt
+	$(BIN)/uv pip compile requirements/local.in requirements/dev.in --python-version 3.11 --generate-hashes \
+	  --no-emit-package shopfloor-common --no-emit-package shopfloor-catalog \
+	  --no-emit-package shopfloor-api-gateway --no-emit-package shopfloor \
+	  --custom-compile-command "make lock" -o requirements/dev.txt
+
+clean: ## remove the virtualenv and local state
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

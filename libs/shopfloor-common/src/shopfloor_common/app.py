@@ -1,0 +1,54 @@
+"""One way to build a service: every contract of docs/architecture.md wired in one call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from shopfloor_common.errors import install_error_handlers
+from shopfloor_common.health import Lifecycle, health_router
+from shopfloor_common.logs import configure_logging
+from shopfloor_common.observability import ObservabilityMiddleware, metrics_endpoint
+from shopfloor_common.settings import ServiceSettings
+
+QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str = "",
+    lifespan: Lifespan | None = None,
+    lifecycle: Lifecycle | None = None,
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    """A FastAPI app with JSON logs, request ids, metrics, health, problem+json errors.
+
+    `lifespan` opens and closes the service's own resources; `lifecycle` carries its readiness
+    checks and is stored on `app.state.lifecycle` for the server's SIGTERM handling.
+    """
+    configure_logging(settings.service_name, settings.log_level)
+    lifecycle = lifecycle or Lifecycle()
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        if lifespan is None:
+            yield
+        else:
+            async with lifespan(app):
+                yield
+
+    app = FastAPI(title=title, description=description, lifespan=run, **fastapi_kwargs)
+    app.state.lifecycle = lifecycle
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router(lifecycle))
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_middleware(ObservabilityMiddleware, access_log_enabled=settings.access_log, skip_paths=QUIET_PATHS)
+    return app

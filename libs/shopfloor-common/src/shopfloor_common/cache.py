@@ -1,0 +1,149 @@
+"""A read cache that is never the reason a request fails.
+
+Redis (redis.asyncio) when REDIS_URL is set, an in-process TTL cache otherwise. When Redis is
+down every operation is a miss (or a no-op) and one warning is logged per outage; after an error
+Redis is left alone for a short back-off so an outage costs one timeout, not one per request.
+
+Invalidation is by generation: a namespace's keys embed a counter that a write bumps, so a write
+invalidates every cached list and item of that namespace in one step. If Redis is unreachable
+during a write the bump is lost and readers may see entries up to CACHE_TTL_SECONDS old once it
+returns: staleness is bounded by the TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol, cast
+
+from cachetools import TTLCache
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shopfloor_common.settings import CacheSettings
+
+log = logging.getLogger("shopfloor.cache")
+
+CACHE_REQUESTS = Counter("cache_requests_total", "Cache lookups by result.", ["backend", "result"])
+CACHE_ERRORS = Counter("cache_errors_total", "Cache operations that failed and were degraded.", ["backend"])
+
+
+class Cache(Protocol):
+    backend: str
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes) -> None: ...
+    async def generation(self, namespace: str) -> int: ...
+    async def bump(self, namespace: str) -> None: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryCache:
+    backend = "memory"
+
+    def __init__(self, ttl_seconds: float, max_entries: int) -> None:
+        self._entries: TTLCache[str, bytes] = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
+        self._generations: dict[str, int] = {}
+
+    async def get(self, key: str) -> bytes | None:
+        value = self._entries.get(key)
+        CACHE_REQUESTS.labels(self.backend, "hit" if value is not None else "miss").inc()
+        return value
+
+    async def set(self, key: str, value: bytes) -> None:
+        self._entries[key] = value
+
+    async def generation(self, namespace: str) -> int:
+        return self._generations.get(namespace, 0)
+
+    async def bump(self, namespace: str) -> None:
+        self._generations[namespace] = self._generations.get(namespace, 0) + 1
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+
+class RedisCache:
+    backend = "redis"
+
+    def __init__(self, url: str, ttl_seconds: float, timeout_seconds: float, backoff_seconds: float = 2.0) -> None:
+        self._redis = Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            health_check_interval=30,
+        )
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._backoff_seconds = backoff_seconds
+        self._skip_until = 0.0
+        self._in_outage = False
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._skip_until
+
+    def _failed(self, operation: str, exc: Exception) -> None:
+        CACHE_ERRORS.labels(self.backend).inc()
+        self._skip_until = time.monotonic() + self._backoff_seconds
+        if not self._in_outage:
+            self._in_outage = True
+            log.warning("redis unavailable during %s, serving without cache: %s", operation, exc)
+
+    def _succeeded(self) -> None:
+        if self._in_outage:
+            self._in_outage = False
+            log.warning("redis reachable again, cache resumed")
+
+    async def get(self, key: str) -> bytes | None:
+        if not self._available():
+            CACHE_REQUESTS.labels(self.backend, "skipped").inc()
+            return None
+        try:
+            value = cast(bytes | None, await self._redis.get(key))
+        except (RedisError, OSError) as exc:
+            self._failed("get", exc)
+            return None
+        self._succeeded()
+        CACHE_REQUESTS.labels(self.backend, "hit" if value is not None else "miss").inc()
+        return value
+
+    async def set(self, key: str, value: bytes) -> None:
+        if not self._available():
+            return
+        try:
+            await self._redis.set(key, value, px=self._ttl_ms)
+        except (RedisError, OSError) as exc:
+            self._failed("set", exc)
+
+    async def generation(self, namespace: str) -> int:
+        if not self._available():
+            return -1
+        try:
+            raw = await self._redis.get(f"gen:{namespace}")
+        except (RedisError, OSError) as exc:
+            self._failed("generation", exc)
+            return -1
+        return int(raw or 0)
+
+    async def bump(self, namespace: str) -> None:
+        # Tried even during a back-off: a lost invalidation is worse than one slow write.
+        try:
+            await self._redis.incr(f"gen:{namespace}")
+        except (RedisError, OSError) as exc:
+            self._failed("invalidate", exc)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def create_cache(settings: CacheSettings) -> Cache:
+    if settings.redis_url:
+        return RedisCache(settings.redis_url, settings.cache_ttl_seconds, settings.redis_timeout_seconds)
+    return MemoryCache(settings.cache_ttl_seconds, settings.cache_max_entries)

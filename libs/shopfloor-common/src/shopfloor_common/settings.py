@@ -1,0 +1,88 @@
+"""Configuration comes only from environment variables, validated once at start.
+
+A bad value stops the service with a message that names the variable, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["local", "test", "kind", "dev", "staging", "prod"]
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    service_name: str = Field(default="service", description="Name used in logs and metrics.")
+    environment: Environment = Field(
+        default="local", description="Where this runs; fault injection is refused in prod."
+    )
+    host: str = Field(default="127.0.0.1", description="Interface to listen on (0.0.0.0 in a container).")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Minimum log level.")
+    access_log: bool = Field(default=True, description="Log one JSON line per request.")
+    shutdown_drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=300,
+        description="After SIGTERM: seconds to keep serving while /readyz answers 503, so load balancers stop "
+        "sending traffic before the listener closes.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=600, description="After the drain: how long in-flight requests may take to finish."
+    )
+
+
+class DatabaseSettings(BaseSettings):
+    """SQLAlchemy async engine settings; the pool options apply to PostgreSQL."""
+
+    database_url: str = Field(description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...")
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept open per process.")
+    db_max_overflow: int = Field(default=10, ge=0, le=200, description="Extra connections allowed under burst.")
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="Wait for a free connection.")
+    db_pool_pre_ping: bool = Field(default=True, description="Test a pooled connection before use.")
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="TCP connect timeout.")
+
+
+class CacheSettings(BaseSettings):
+    """Redis when REDIS_URL is set, an in-process TTL cache otherwise."""
+
+    redis_url: str | None = Field(default=None, description="redis://host:6379/0; unset = in-process cache.")
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10, description="Per-operation Redis timeout.")
+    cache_ttl_seconds: float = Field(default=30.0, gt=0, le=86400, description="How long a cached read lives.")
+    cache_max_entries: int = Field(default=10_000, ge=1, description="In-process cache size.")
+
+
+class AdminSettings(BaseSettings):
+    admin_api_key: SecretStr = Field(
+        min_length=16, description="Key that admin requests carry in X-API-Key (at least 16 characters)."
+    )
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One line per bad variable, naming it the way the operator sets it."""
+    lines = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper() or "(settings)"
+        lines.append(f"{name}: {error['msg']}")
+    return lines
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings from the environment or stop the process with a clear message."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        print(f"configuration error in {cls.__name__}:", file=sys.stderr)
+        for line in settings_errors(exc):
+            print(f"  {line}", file=sys.stderr)
+        raise SystemExit(2) from None
