@@ -21,6 +21,9 @@ $(STAMP): $(BIN)/python requirements/bootstrap.txt requirements/dev.txt $(addsuf
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
 	$(BIN)/uv pip sync --python $(BIN)/python --require-hashes requirements/dev.txt
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps --no-build-isolation $(addprefix -e ,$(LOCAL_PACKAGES))
+	@# Precompile: with PYTHONDONTWRITEBYTECODE set (as on some machines) every service start
+	@# would otherwise recompile FastAPI, SQLAlchemy and friends, several seconds each.
+	$(BIN)/python -m compileall -q -j0 $(VENV)/lib >/dev/null || true
 	touch $@
 
 venv: $(STAMP) ## create or update the repo virtualenv

@@ -1,0 +1,1 @@
+"""Shopfloor catalog: products, stock reservations and product images."""

@@ -10,6 +10,7 @@ passed on in X-Request-ID.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -113,6 +114,10 @@ class CircuitBreaker:
         self._opened_at = None
         self._probe_in_flight = False
         BREAKER_STATE.labels(self.name).set(0)
+
+    def abandon_probe(self) -> None:
+        """A cancelled probe proved nothing; without this the circuit would stay open for good."""
+        self._probe_in_flight = False
 
     def record_failure(self) -> None:
         self._failures += 1
@@ -226,6 +231,9 @@ class ServiceClient:
             self.breaker.record_failure()
             outcome = "timeout" if isinstance(exc, TimeoutError) else "error"
             UPSTREAM_REQUESTS.labels(self.name, method, outcome).inc()
+            raise
+        except asyncio.CancelledError:
+            self.breaker.abandon_probe()
             raise
         finally:
             UPSTREAM_DURATION.labels(self.name, method).observe(time.perf_counter() - start)

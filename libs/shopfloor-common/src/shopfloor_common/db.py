@@ -5,17 +5,41 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import DateTime, event, text
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
 
 from shopfloor_common.settings import DatabaseSettings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite would hand back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: pass a timezone-aware value")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def is_sqlite(url: str) -> bool:
@@ -23,6 +47,8 @@ def is_sqlite(url: str) -> bool:
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of the driver's deferred BEGIN.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run while a writer commits; busy_timeout waits instead of failing
     # with "database is locked" when two requests write at once.
@@ -30,6 +56,14 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is locked"
+    # when another writer committed in between; taking the write lock up front makes concurrent
+    # writers queue on busy_timeout instead. SQLite is the local single-process default, so
+    # serialising its transactions costs nothing that matters.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -40,6 +74,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, poolclass=NullPool)
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(
         url,
@@ -68,7 +103,13 @@ def database_check(engine: AsyncEngine) -> Any:
 # --- Alembic ---------------------------------------------------------------------------------
 
 
+# Alembic is imported inside these functions: it (with Mako and Pygments) adds most of a second
+# to every service start, and only `<service> migrate` needs it.
+
+
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -77,6 +118,8 @@ def alembic_config(migrations_dir: Path, database_url: str) -> Config:
 
 def upgrade_to_head(migrations_dir: Path, database_url: str) -> None:
     """Apply every migration; safe to run again (Alembic records what ran)."""
+    from alembic import command
+
     if is_sqlite(database_url):
         database = make_url(database_url).database
         if database and database != ":memory:":

@@ -43,7 +43,9 @@ def incoming_request_id(raw: bytes | None) -> str:
     """Keep a caller's request id when it is sane, otherwise mint one."""
     if raw:
         candidate = raw.decode("latin-1")
-        if _VALID_REQUEST_ID.match(candidate):
+        # fullmatch, not match: "$" also matches before a trailing newline, which would let
+        # "id\n" through into response headers and log lines.
+        if _VALID_REQUEST_ID.fullmatch(candidate):
             return candidate
     return uuid.uuid4().hex
 

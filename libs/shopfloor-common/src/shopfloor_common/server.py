@@ -8,6 +8,7 @@ and in-flight requests get up to SHUTDOWN_TIMEOUT_SECONDS to finish. A second Ct
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import time
 from types import FrameType
@@ -50,7 +51,8 @@ def serve(app: ASGIApp, settings: ServiceSettings, lifecycle: Lifecycle) -> None
         port=settings.port,
         log_config=None,  # configure_logging() already routed uvicorn's records to JSON
         access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        # Rounded up: int() made 0.5 into 0, and a zero timeout cancels every in-flight request.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
         server_header=False,
         proxy_headers=True,
         forwarded_allow_ips="*",

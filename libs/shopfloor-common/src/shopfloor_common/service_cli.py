@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,7 +28,7 @@ def run_service_cli(
     create_app: Callable[[S], FastAPI],
     *,
     migrations_dir: Path | None = None,
-    seed: Callable[[S], Awaitable[int]] | None = None,
+    seed: Callable[[S], Coroutine[None, None, int]] | None = None,
     argv: list[str] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(prog=name, description=f"Shopfloor {name} service")

@@ -1,0 +1,295 @@
+"""The catalog's HTTP routes: products (reads cached), admin writes, images, stock reservations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from catalog.images import IMAGE_NAME, MEDIA_TYPES, ImageStorage, image_name, sniff_image
+from catalog.models import ProductRow, ReservationRow
+from catalog.repository import ProductQuery, ProductRepository, ReservationRepository
+from catalog.settings import CatalogSettings
+from shopfloor_common.auth import admin_guard
+from shopfloor_common.cache import Cache
+from shopfloor_common.contracts.catalog import (
+    MAX_PAGE_SIZE,
+    Product,
+    ProductCreate,
+    ProductPage,
+    ProductUpdate,
+    Reservation,
+    ReservationLine,
+    ReservationRequest,
+)
+from shopfloor_common.errors import Problem
+
+CACHE_NAMESPACE = "catalog"
+JSON = "application/json"
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+SkuPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="The product's sku.")]
+OrderIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+_problem: dict[str, Any] = {"content": {"application/problem+json": {}}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Not found", **_problem},
+    422: {"description": "Invalid input; `errors` names each field", **_problem},
+}
+ADMIN_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **PROBLEMS,
+    401: {"description": "X-API-Key missing", **_problem},
+    403: {"description": "X-API-Key wrong", **_problem},
+}
+
+
+@dataclass
+class CatalogContext:
+    settings: CatalogSettings
+    products: ProductRepository
+    reservations: ReservationRepository
+    cache: Cache
+    images: ImageStorage
+
+    def to_product(self, row: ProductRow) -> Product:
+        image_url = f"{self.settings.public_image_base_url}/{row.image_name}" if row.image_name else None
+        return Product(
+            sku=row.sku,
+            name=row.name,
+            description=row.description,
+            category=row.category,
+            price_cents=row.price_cents,
+            currency=row.currency,
+            stock=row.stock,
+            image_url=image_url,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    async def invalidate(self) -> None:
+        await self.cache.bump(CACHE_NAMESPACE)
+
+
+def to_reservation(row: ReservationRow) -> Reservation:
+    return Reservation(
+        order_id=row.order_id,
+        status="released" if row.status == "released" else "reserved",
+        items=[ReservationLine(sku=line.sku, quantity=line.quantity) for line in row.lines],
+        created_at=row.created_at,
+        released_at=row.released_at,
+    )
+
+
+def build_router(context: CatalogContext) -> APIRouter:
+    router = APIRouter()
+    require_admin = admin_guard(context.settings.admin_api_key)
+    admin = [Depends(require_admin)]
+
+    async def cached_json(key: str, produce: Any) -> Response:
+        generation = await context.cache.generation(CACHE_NAMESPACE)
+        full_key = f"{CACHE_NAMESPACE}:{generation}:{key}"
+        body = await context.cache.get(full_key) if generation >= 0 else None
+        if body is None:
+            body = await produce()
+            if generation >= 0:
+                await context.cache.set(full_key, body)
+        return Response(body, media_type=JSON)
+
+    @router.get("/products", response_model=ProductPage, responses=PROBLEMS, tags=["products"])
+    async def list_products(
+        q: Annotated[str | None, Query(max_length=200, description="Text to find in sku, name or description.")] = None,
+        category: Annotated[str | None, Query(max_length=64)] = None,
+        skus: Annotated[str | None, Query(max_length=6600, description="Comma-separated skus to fetch.")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> Response:
+        sku_list = sorted({s.strip() for s in skus.split(",") if s.strip()}) if skus is not None else None
+        if sku_list is not None and len(sku_list) > MAX_PAGE_SIZE:
+            raise Problem(422, f"skus: at most {MAX_PAGE_SIZE} skus", type_="validation", field="skus")
+        query = ProductQuery(q=q, category=category, skus=sku_list, limit=limit, offset=offset)
+
+        async def produce() -> bytes:
+            rows, total = await context.products.search(query)
+            page = ProductPage(items=[context.to_product(r) for r in rows], total=total, limit=limit, offset=offset)
+            return page.model_dump_json().encode()
+
+        key = f"list:{q}|{category}|{','.join(sku_list) if sku_list is not None else ''}|{limit}|{offset}"
+        return await cached_json(key, produce)
+
+    @router.get("/products/{sku}", response_model=Product, responses=PROBLEMS, tags=["products"])
+    async def get_product(sku: SkuPath) -> Response:
+        async def produce() -> bytes:
+            return context.to_product(await context.products.get(sku)).model_dump_json().encode()
+
+        return await cached_json(f"product:{sku}", produce)
+
+    @router.post(
+        "/products",
+        status_code=201,
+        response_model=Product,
+        responses=ADMIN_PROBLEMS,
+        dependencies=admin,
+        tags=["admin"],
+    )
+    async def create_product(body: ProductCreate, response: Response) -> Product:
+        row = await context.products.create(body)
+        await context.invalidate()
+        response.headers["Location"] = f"/products/{row.sku}"
+        return context.to_product(row)
+
+    @router.patch(
+        "/products/{sku}", response_model=Product, responses=ADMIN_PROBLEMS, dependencies=admin, tags=["admin"]
+    )
+    async def update_product(sku: SkuPath, body: ProductUpdate) -> Product:
+        row = await context.products.update(sku, body)
+        await context.invalidate()
+        return context.to_product(row)
+
+    @router.delete("/products/{sku}", status_code=204, responses=ADMIN_PROBLEMS, dependencies=admin, tags=["admin"])
+    async def delete_product(sku: SkuPath) -> Response:
+        image = await context.products.delete(sku)
+        await context.invalidate()
+        if image:
+            await context.images.delete(image)
+        return Response(status_code=204)
+
+    upload_limit = context.settings.image_max_bytes
+
+    @router.put(
+        "/products/{sku}/image",
+        response_model=Product,
+        dependencies=admin,
+        tags=["admin"],
+        responses={
+            **ADMIN_PROBLEMS,
+            413: {"description": "Image larger than IMAGE_MAX_BYTES", **_problem},
+            415: {"description": "Not a JPEG, PNG, WebP or GIF image", **_problem},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["image"],
+                            "properties": {"image": {"type": "string", "format": "binary"}},
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def upload_image(sku: SkuPath, request: Request) -> Product:
+        await context.products.get(sku)  # 404 before reading a large body
+        data = await read_uploaded_image(request, upload_limit)
+        extension = sniff_image(data, context.settings.image_max_pixels)
+        name = image_name(sku, data, extension)
+        await context.images.put(name, data, MEDIA_TYPES[extension])
+        try:
+            row, previous = await context.products.set_image(sku, name)
+        except BaseException:
+            await context.images.delete(name)  # nothing half-written: no image without a product
+            raise
+        await context.invalidate()
+        if previous and previous != name:
+            await context.images.delete(previous)
+        return context.to_product(row)
+
+    @router.get(
+        "/images/{name}",
+        responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}, 404: PROBLEMS[404]},
+        response_class=Response,
+        tags=["products"],
+    )
+    async def get_image(name: Annotated[str, Path(max_length=120)]) -> Response:
+        if not IMAGE_NAME.match(name):
+            raise Problem(404, f"no image named {name!r}", type_="image-not-found")
+        data = await context.images.get(name)
+        if data is None:
+            raise Problem(404, f"no image named {name!r}", type_="image-not-found")
+        return Response(
+            data,
+            media_type=MEDIA_TYPES[name.rsplit(".", 1)[1]],
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    @router.post(
+        "/reservations",
+        status_code=201,
+        response_model=Reservation,
+        tags=["reservations"],
+        responses={
+            **PROBLEMS,
+            200: {"description": "This order id was reserved before with the same items", "model": Reservation},
+            409: {"description": "Not enough stock (`insufficient`), or the order id has other items", **_problem},
+        },
+    )
+    async def reserve(body: ReservationRequest, response: Response) -> Reservation:
+        row, created = await context.reservations.reserve(body.order_id, body.items)
+        if created:
+            await context.invalidate()
+        else:
+            response.status_code = 200
+        return to_reservation(row)
+
+    @router.get("/reservations/{order_id}", response_model=Reservation, responses=PROBLEMS, tags=["reservations"])
+    async def get_reservation(order_id: OrderIdPath) -> Reservation:
+        return to_reservation(await context.reservations.get(order_id))
+
+    @router.post(
+        "/reservations/{order_id}/release", response_model=Reservation, responses=PROBLEMS, tags=["reservations"]
+    )
+    async def release(order_id: OrderIdPath) -> Reservation:
+        row, released = await context.reservations.release(order_id)
+        if released:
+            await context.invalidate()
+        return to_reservation(row)
+
+    return router
+
+
+async def read_uploaded_image(request: Request, max_bytes: int) -> bytes:
+    """The `image` part of a multipart body, refusing bodies over the limit before reading them."""
+    too_large = Problem(
+        413, f"image: larger than {max_bytes} bytes", type_="image-too-large", field="image", max_bytes=max_bytes
+    )
+    body_limit = max_bytes + MULTIPART_OVERHEAD_BYTES
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > body_limit:
+        raise too_large
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise Problem(
+            415, "send the image as multipart/form-data in a field named `image`", type_="unsupported-media-type"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > body_limit:
+            raise too_large
+        chunks.append(chunk)
+
+    async def replay() -> AsyncGenerator[bytes, None]:
+        yield b"".join(chunks)
+
+    try:
+        form = await MultiPartParser(request.headers, replay(), max_files=1, max_fields=5).parse()
+    except MultiPartException as exc:
+        raise Problem(422, f"image: {exc.message}", type_="validation", field="image") from None
+    upload = form.get("image")
+    if not isinstance(upload, UploadFile):
+        raise Problem(
+            422, "image: the multipart field `image` with a file is required", type_="validation", field="image"
+        )
+    data = await upload.read()
+    await upload.close()
+    if len(data) > max_bytes:
+        raise too_large
+    if not data:
+        raise Problem(422, "image: the file is empty", type_="validation", field="image")
+    return data

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from catalog.api import CatalogContext, build_router
+from catalog.images import ImageStorage, LocalImageStorage, S3ImageStorage
+from catalog.repository import ProductRepository, ReservationRepository
+from catalog.settings import CatalogSettings
+from shopfloor_common.app import create_service_app
+from shopfloor_common.cache import create_cache
+from shopfloor_common.db import create_engine, database_check, session_factory
+from shopfloor_common.health import Lifecycle
+
+
+def create_image_storage(settings: CatalogSettings) -> ImageStorage:
+    if settings.s3_bucket:
+        return S3ImageStorage(settings.s3_bucket, settings.s3_prefix, settings.aws_region, settings.s3_endpoint_url)
+    return LocalImageStorage(settings.image_dir)
+
+
+def create_app(settings: CatalogSettings) -> FastAPI:
+    engine = create_engine(settings)
+    sessions = session_factory(engine)
+    cache = create_cache(settings)
+    images = create_image_storage(settings)
+    context = CatalogContext(
+        settings=settings,
+        products=ProductRepository(sessions),
+        reservations=ReservationRepository(sessions),
+        cache=cache,
+        images=images,
+    )
+    lifecycle = Lifecycle()
+    lifecycle.add_check("database", database_check(engine))
+    lifecycle.add_check("image-storage", images.check)
+    # The cache is optional: a Redis outage slows reads down but never makes catalog unready.
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await cache.close()
+        await engine.dispose()
+
+    app = create_service_app(
+        settings,
+        title="Shopfloor catalog",
+        description="Products, stock reservations and product images. Internal: reached through api-gateway.",
+        lifespan=lifespan,
+        lifecycle=lifecycle,
+    )
+    app.include_router(build_router(context))
+    app.state.context = context
+    return app

@@ -1,0 +1,219 @@
+"""Products and stock reservations in the database.
+
+Reserving is all-or-nothing in one transaction: each line is a guarded
+`UPDATE ... SET stock = stock - q WHERE sku = ? AND stock >= q`, so concurrent reservations
+serialise on the product row and stock can never go negative (a CHECK constraint backs this).
+Lines are taken in sku order so two orders over the same products cannot deadlock. The
+reservation row's primary key is the order id: reserving an order again returns the first
+result and reserves nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from catalog.models import ProductRow, ReservationLineRow, ReservationRow
+from shopfloor_common.contracts.catalog import InsufficientStock, ProductCreate, ProductUpdate, ReservationLine
+from shopfloor_common.db import transaction, utcnow
+from shopfloor_common.errors import Problem
+
+
+def product_not_found(sku: str) -> Problem:
+    return Problem(404, f"no product with sku {sku!r}", type_="product-not-found", sku=sku)
+
+
+@dataclass(frozen=True)
+class ProductQuery:
+    q: str | None = None
+    category: str | None = None
+    skus: Sequence[str] | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+class ProductRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def search(self, query: ProductQuery) -> tuple[list[ProductRow], int]:
+        conditions = []
+        if query.q:
+            needle = query.q.lower()
+            conditions.append(
+                or_(
+                    func.lower(ProductRow.name).contains(needle, autoescape=True),
+                    func.lower(ProductRow.description).contains(needle, autoescape=True),
+                    func.lower(ProductRow.sku).contains(needle, autoescape=True),
+                )
+            )
+        if query.category:
+            conditions.append(ProductRow.category == query.category)
+        if query.skus is not None:
+            conditions.append(ProductRow.sku.in_(list(query.skus)))
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(ProductRow).where(*conditions))
+            rows = await session.scalars(
+                select(ProductRow).where(*conditions).order_by(ProductRow.sku).limit(query.limit).offset(query.offset)
+            )
+            return list(rows), int(total or 0)
+
+    async def get(self, sku: str) -> ProductRow:
+        async with self.sessions() as session:
+            row = await session.scalar(select(ProductRow).where(ProductRow.sku == sku))
+        if row is None:
+            raise product_not_found(sku)
+        return row
+
+    async def create(self, data: ProductCreate) -> ProductRow:
+        row = ProductRow(**data.model_dump())
+        try:
+            async with transaction(self.sessions) as session:
+                session.add(row)
+        except IntegrityError:
+            raise Problem(
+                409, f"a product with sku {data.sku!r} exists already", type_="duplicate-sku", field="sku"
+            ) from None
+        return row
+
+    async def update(self, sku: str, changes: ProductUpdate) -> ProductRow:
+        values = changes.model_dump(exclude_unset=True)
+        async with transaction(self.sessions) as session:
+            row = await session.scalar(select(ProductRow).where(ProductRow.sku == sku).with_for_update())
+            if row is None:
+                raise product_not_found(sku)
+            for name, value in values.items():
+                if value is None:
+                    raise Problem(422, f"{name} cannot be null", type_="validation", field=name)
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+        return row
+
+    async def set_image(self, sku: str, image_name: str) -> tuple[ProductRow, str | None]:
+        """Point the product at a new image; returns the row and the image it replaced."""
+        async with transaction(self.sessions) as session:
+            row = await session.scalar(select(ProductRow).where(ProductRow.sku == sku).with_for_update())
+            if row is None:
+                raise product_not_found(sku)
+            previous = row.image_name
+            row.image_name = image_name
+            row.updated_at = utcnow()
+        return row, previous
+
+    async def delete(self, sku: str) -> str | None:
+        """Delete the product; returns its image name so the caller can remove the file."""
+        async with transaction(self.sessions) as session:
+            row = await session.scalar(select(ProductRow).where(ProductRow.sku == sku))
+            if row is None:
+                raise product_not_found(sku)
+            image = row.image_name
+            await session.delete(row)
+        return image
+
+    async def count(self) -> int:
+        async with self.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(ProductRow)) or 0)
+
+
+def merge_lines(lines: Sequence[ReservationLine]) -> dict[str, int]:
+    """Quantities per sku, duplicates summed, in sku order (the lock order)."""
+    merged: dict[str, int] = {}
+    for line in lines:
+        merged[line.sku] = merged.get(line.sku, 0) + line.quantity
+    return dict(sorted(merged.items()))
+
+
+class ReservationRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def get(self, order_id: str) -> ReservationRow:
+        async with self.sessions() as session:
+            row = await session.get(ReservationRow, order_id)
+        if row is None:
+            raise Problem(404, f"no reservation for order {order_id!r}", type_="reservation-not-found")
+        return row
+
+    async def reserve(self, order_id: str, lines: Sequence[ReservationLine]) -> tuple[ReservationRow, bool]:
+        """Reserve every line or none. Returns (reservation, created)."""
+        wanted = merge_lines(lines)
+        try:
+            return await self._reserve_once(order_id, wanted)
+        except IntegrityError:
+            # The same order id raced us and won; its reservation is the answer.
+            return self._same_or_conflict(await self.get(order_id), wanted), False
+
+    async def _reserve_once(self, order_id: str, wanted: dict[str, int]) -> tuple[ReservationRow, bool]:
+        async with transaction(self.sessions) as session:
+            existing = await session.get(ReservationRow, order_id)
+            if existing is not None:
+                return self._same_or_conflict(existing, wanted), False
+            reservation = ReservationRow(order_id=order_id, status="reserved", created_at=utcnow())
+            session.add(reservation)
+            await session.flush()  # claims the order id now; a concurrent twin fails here
+            short: list[str] = []
+            for sku, quantity in wanted.items():
+                result = await session.execute(
+                    update(ProductRow)
+                    .where(ProductRow.sku == sku, ProductRow.stock >= quantity)
+                    .values(stock=ProductRow.stock - quantity, updated_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 0:  # type: ignore[attr-defined]
+                    short.append(sku)
+            if short:
+                await self._refuse(session, short, wanted)
+            session.add_all(
+                ReservationLineRow(order_id=order_id, sku=sku, quantity=quantity) for sku, quantity in wanted.items()
+            )
+        return await self.get(order_id), True
+
+    async def _refuse(self, session: AsyncSession, short: list[str], wanted: dict[str, int]) -> None:
+        stock = dict(
+            (await session.execute(select(ProductRow.sku, ProductRow.stock).where(ProductRow.sku.in_(short)))).all()
+        )
+        unknown = [sku for sku in short if sku not in stock]
+        if unknown:
+            raise Problem(404, f"unknown sku: {', '.join(unknown)}", type_="product-not-found", unknown_skus=unknown)
+        insufficient = [
+            InsufficientStock(sku=sku, requested=wanted[sku], available=stock[sku]).model_dump() for sku in short
+        ]
+        raise Problem(
+            409,
+            "not enough stock for " + ", ".join(f"{i['sku']} ({i['available']} left)" for i in insufficient),
+            type_="insufficient-stock",
+            insufficient=insufficient,
+        )
+
+    @staticmethod
+    def _same_or_conflict(existing: ReservationRow, wanted: dict[str, int]) -> ReservationRow:
+        if {line.sku: line.quantity for line in existing.lines} != wanted:
+            raise Problem(
+                409,
+                f"order {existing.order_id!r} already has a reservation with other items",
+                type_="reservation-conflict",
+            )
+        return existing
+
+    async def release(self, order_id: str) -> tuple[ReservationRow, bool]:
+        """Give the stock back once; releasing again changes nothing. Returns (reservation, released_now)."""
+        async with transaction(self.sessions) as session:
+            reservation = await session.get(ReservationRow, order_id, with_for_update=True)
+            if reservation is None:
+                raise Problem(404, f"no reservation for order {order_id!r}", type_="reservation-not-found")
+            if reservation.status == "released":
+                return reservation, False
+            for line in reservation.lines:
+                await session.execute(
+                    update(ProductRow)
+                    .where(ProductRow.sku == line.sku)
+                    .values(stock=ProductRow.stock + line.quantity, updated_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+            reservation.status = "released"
+            reservation.released_at = utcnow()
+        return reservation, True
