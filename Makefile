@@ -31,16 +31,20 @@ venv: $(STAMP) ## create or update the repo virtualenv
 run: $(STAMP) ## run the whole shop locally on embedded defaults: http://localhost:8000
 	$(BIN)/shopfloor run
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	git ls-files -co --exclude-standard '*.sh' .ci/run | xargs $(BIN)/shellcheck
 
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 typecheck: $(STAMP) ## mypy over every package
-	$(BIN)/mypy
+	@# One run per package: each test folder has its own conftest.py, which mypy would
+	@# otherwise see as duplicate modules named "conftest".
+	$(BIN)/mypy conftest.py
+	@set -e; for package in $(LOCAL_PACKAGES) $(wildcard tests); do echo "mypy $$package"; $(BIN)/mypy $$package; done
 
 pytest: $(STAMP) ## the test suites only
 	$(BIN)/pytest

@@ -21,7 +21,7 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = Field(default="service", description="Name used in logs and metrics.")
     environment: Environment = Field(
-        default="local", description="Where this runs; fault injection is refused in prod."
+        default="local", description="Where this runs: local, test, kind, dev, staging or prod."
     )
     host: str = Field(default="127.0.0.1", description="Interface to listen on (0.0.0.0 in a container).")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")

@@ -1,0 +1,198 @@
+"""Engines, the database readiness check and Alembic migrations, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import inspect, text
+
+from shopfloor_common.db import create_engine, database_check, session_factory, transaction, upgrade_to_head
+from shopfloor_common.service_cli import run_service_cli
+from shopfloor_common.settings import DatabaseSettings, ServiceSettings
+
+ENV_PY = """\
+from shopfloor_common.db import run_migrations_from_env_py
+
+run_migrations_from_env_py(None)
+"""
+
+WIDGETS_VERSION = """\
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001_widgets"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "widgets",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(50), nullable=False, unique=True),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("widgets")
+"""
+
+
+@pytest.fixture
+def migrations_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "migrations"
+    (directory / "versions").mkdir(parents=True)
+    (directory / "env.py").write_text(ENV_PY)
+    (directory / "versions" / "0001_widgets.py").write_text(WIDGETS_VERSION)
+    return directory
+
+
+async def schema_of(database_url: str) -> tuple[set[str], list[str]]:
+    """Tables present and the revisions Alembic recorded."""
+    engine = create_engine(DatabaseSettings(database_url=database_url))
+    try:
+        async with engine.connect() as connection:
+            tables = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+            revisions = (
+                list((await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+                if "alembic_version" in tables
+                else []
+            )
+    finally:
+        await engine.dispose()
+    return tables, revisions
+
+
+async def test_engine_answers_and_readiness_check_passes(database_url: str) -> None:
+    engine = create_engine(DatabaseSettings(database_url=database_url, db_pool_size=2))
+    try:
+        await database_check(engine)()
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 40 + 2"))).scalar_one() == 42
+    finally:
+        await engine.dispose()
+
+
+async def test_transaction_commits_or_rolls_back(database_url: str) -> None:
+    engine = create_engine(DatabaseSettings(database_url=database_url))
+    sessions = session_factory(engine)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"))
+        async with transaction(sessions) as session:
+            await session.execute(text("INSERT INTO notes (id, body) VALUES (1, 'kept')"))
+
+        async def fail_half_way() -> None:
+            async with transaction(sessions) as session:
+                await session.execute(text("INSERT INTO notes (id, body) VALUES (2, 'lost')"))
+                raise RuntimeError("the unit of work fails half-way")
+
+        with pytest.raises(RuntimeError, match="half-way"):
+            await fail_half_way()
+
+        async with sessions() as session:
+            rows = (await session.execute(text("SELECT body FROM notes ORDER BY id"))).scalars().all()
+        assert rows == ["kept"]
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_engine_creates_parent_dirs_and_sets_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "deeper" / "svc.db"
+    engine = create_engine(DatabaseSettings(database_url=f"sqlite+aiosqlite:///{path}"))
+    try:
+        async with engine.connect() as connection:
+            journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+            foreign_keys = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
+            busy_timeout = (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+    finally:
+        await engine.dispose()
+    assert path.exists()
+    assert journal == "wal"
+    assert foreign_keys == 1
+    assert busy_timeout == 5000
+
+
+async def test_readiness_check_fails_when_database_is_unreachable(unused_tcp_port: int) -> None:
+    engine = create_engine(
+        DatabaseSettings(
+            database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{unused_tcp_port}/nothing",
+            db_connect_timeout_seconds=1,
+        )
+    )
+    try:
+        with pytest.raises(OSError):
+            await database_check(engine)()
+    finally:
+        await engine.dispose()
+
+
+def test_upgrade_to_head_creates_schema_and_is_idempotent(database_url: str, migrations_dir: Path) -> None:
+    upgrade_to_head(migrations_dir, database_url)
+    upgrade_to_head(migrations_dir, database_url)
+
+    tables, revisions = asyncio.run(schema_of(database_url))
+    assert "widgets" in tables
+    assert revisions == ["0001_widgets"]
+
+
+def test_upgrade_to_head_creates_sqlite_parent_dirs(tmp_path: Path, migrations_dir: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path}/var/local/svc.db"
+
+    upgrade_to_head(migrations_dir, database_url)
+
+    assert "widgets" in asyncio.run(schema_of(database_url))[0]
+
+
+def test_upgrade_to_head_applies_a_new_version(database_url: str, migrations_dir: Path) -> None:
+    upgrade_to_head(migrations_dir, database_url)
+    (migrations_dir / "versions" / "0002_gadgets.py").write_text(
+        WIDGETS_VERSION.replace('"0001_widgets"', '"0002_gadgets"')
+        .replace("down_revision = None", 'down_revision = "0001_widgets"')
+        .replace('"widgets"', '"gadgets"')
+    )
+
+    upgrade_to_head(migrations_dir, database_url)
+
+    tables, revisions = asyncio.run(schema_of(database_url))
+    assert {"widgets", "gadgets"} <= tables
+    assert revisions == ["0002_gadgets"]
+
+
+class CliSettings(ServiceSettings, DatabaseSettings):
+    pass
+
+
+def test_service_cli_migrate_and_seed(
+    sqlite_url: str, migrations_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    seeded: list[str] = []
+
+    async def seed(settings: CliSettings) -> int:
+        if seeded:
+            return 0
+        seeded.append(settings.database_url)
+        return 3
+
+    def no_app(settings: CliSettings) -> FastAPI:
+        raise AssertionError("migrate and seed must not build the app")
+
+    def cli(*argv: str) -> None:
+        run_service_cli("widgets", CliSettings, no_app, migrations_dir=migrations_dir, seed=seed, argv=list(argv))
+
+    cli("migrate")
+    cli("seed")
+    cli("seed")
+
+    assert "widgets" in asyncio.run(schema_of(sqlite_url))[0]
+    assert seeded == [sqlite_url]
+    assert capsys.readouterr().out.splitlines() == [
+        "widgets: database migrated",
+        "widgets: seeded 3 records",
+        "widgets: data present, nothing seeded",
+    ]
