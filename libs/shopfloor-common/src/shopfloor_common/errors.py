@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shopfloor_common.logs import request_id_var
@@ -132,3 +133,47 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     # Unexpected exceptions are answered by ObservabilityMiddleware (see there for why).
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="The field, e.g. `price_cents` or `items[0].quantity`.")
+    in_: str = Field(alias="in", description="body, query, path or header")
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error is answered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = Field(default=None, description="The X-Request-ID of the failed request.")
+    errors: list[FieldError] | None = Field(default=None, description="On 422: each invalid field.")
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the handlers do: every 4xx/5xx is problem+json.
+
+    FastAPI documents its validation errors as `application/json` HTTPValidationError; here they
+    (and any error response documented without a schema) become `application/problem+json`
+    ProblemDetails, so clients and schema checkers see the real shape.
+    """
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    problem_schema = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+    schemas.update(problem_schema.pop("$defs", {}))
+    schemas["ProblemDetails"] = problem_schema
+    reference = {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    for path in openapi.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                if not (str(status).startswith(("4", "5"))):
+                    continue
+                content = response.setdefault("content", {})
+                content.pop("application/json", None)
+                content["application/problem+json"] = reference
+    return openapi

@@ -54,7 +54,9 @@ def serve(app: ASGIApp, settings: ServiceSettings, lifecycle: Lifecycle) -> None
         # Rounded up: int() made 0.5 into 0, and a zero timeout cancels every in-flight request.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
         server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        # X-Forwarded-For is written by clients as much as by proxies: trusting it here would let
+        # anyone choose their logged address and rate-limit bucket. The gateway reads it itself,
+        # counting only RATE_LIMIT_TRUSTED_PROXY_HOPS from the right.
+        proxy_headers=False,
     )
     DrainingServer(config, lifecycle, settings.shutdown_drain_seconds).run()

@@ -1,0 +1,230 @@
+"""The public product API under /api, forwarded to catalog.
+
+Input is validated here with the shared contract models, so a bad request is a 422 naming the
+field without a trip to catalog and the OpenAPI document shows the bodies; what is forwarded is
+the client's own bytes. Answers are catalog's bytes, never parsed and re-serialized: the product
+read is the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Security
+from fastapi.security import APIKeyHeader
+from starlette.responses import Response
+
+from api_gateway.proxy import UpstreamProxy, forwarded_headers
+from shopfloor_common.auth import ADMIN_KEY_HEADER
+from shopfloor_common.contracts.catalog import MAX_PAGE_SIZE, Product, ProductCreate, ProductPage, ProductUpdate, Sku
+from shopfloor_common.errors import PROBLEM_JSON, Problem
+
+API_PREFIX = "/api"
+
+# Loose on purpose: catalog owns its image naming and answers 404 for names it never made; the
+# gateway only keeps path tricks ("..", "/", odd bytes) out of the upstream URL.
+ImageNamePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$", description="An image_url's name.")]
+
+# Documents the header for the OpenAPI "Authorize" button; catalog, which holds ADMIN_API_KEY, decides.
+admin_key = APIKeyHeader(
+    name=ADMIN_KEY_HEADER, auto_error=False, scheme_name="AdminKey", description="The ADMIN_API_KEY of the deployment."
+)
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "in": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+
+
+READ_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    422: _problem("Invalid input; `errors` names each field"),
+    429: _problem("Too many requests from this client; see Retry-After"),
+    502: _problem("catalog failed to answer"),
+    503: _problem("catalog is unavailable; see Retry-After"),
+}
+ITEM_PROBLEMS = {**READ_PROBLEMS, 404: _problem("No such product")}
+ADMIN_PROBLEMS = {
+    **ITEM_PROBLEMS,
+    401: _problem("X-API-Key missing"),
+    403: _problem("X-API-Key wrong"),
+}
+MULTIPART_IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP or GIF"}
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _json_response(model: type[Any], description: str) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    admin = [Security(admin_key)]
+
+    @router.get(
+        "/products",
+        tags=["products"],
+        summary="List products",
+        responses={200: _json_response(ProductPage, "One page of products"), **READ_PROBLEMS},
+    )
+    async def list_products(
+        request: Request,
+        q: Annotated[str | None, Query(max_length=200, description="Text to find in sku, name or description.")] = None,
+        category: Annotated[str | None, Query(max_length=64, description="Only this category.")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 20,
+        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Products to skip.")] = 0,
+    ) -> Response:
+        params = [("limit", str(limit)), ("offset", str(offset))]
+        if q is not None:
+            params.append(("q", q))
+        if category is not None:
+            params.append(("category", category))
+        return await catalog.forward("GET", "/products", params=params, headers=forwarded_headers(request))
+
+    @router.get(
+        "/products/{sku}",
+        tags=["products"],
+        summary="Get one product",
+        responses={200: _json_response(Product, "The product"), **ITEM_PROBLEMS},
+    )
+    async def get_product(sku: Sku, request: Request) -> Response:
+        return await catalog.forward("GET", f"/products/{sku}", headers=forwarded_headers(request))
+
+    @router.post(
+        "/products",
+        tags=["admin"],
+        dependencies=admin,
+        summary="Create a product",
+        status_code=201,
+        responses={
+            201: _json_response(Product, "Created; Location names it"),
+            **ADMIN_PROBLEMS,
+            409: _problem("sku taken"),
+        },
+    )
+    async def create_product(product: ProductCreate, request: Request) -> Response:
+        return await catalog.forward("POST", "/products", body=await request.body(), headers=_json_headers(request))
+
+    @router.patch(
+        "/products/{sku}",
+        tags=["admin"],
+        dependencies=admin,
+        summary="Change some fields of a product",
+        responses={200: _json_response(Product, "The product as changed"), **ADMIN_PROBLEMS},
+    )
+    async def update_product(
+        sku: Sku,
+        changes: ProductUpdate,
+        request: Request,
+    ) -> Response:
+        # Setting fields to given values is idempotent, so a timed-out PATCH may be retried.
+        return await catalog.forward(
+            "PATCH", f"/products/{sku}", body=await request.body(), headers=_json_headers(request), idempotent=True
+        )
+
+    @router.delete(
+        "/products/{sku}",
+        tags=["admin"],
+        dependencies=admin,
+        summary="Delete a product and its image",
+        status_code=204,
+        responses={204: {"description": "Deleted"}, **ADMIN_PROBLEMS},
+    )
+    async def delete_product(sku: Sku, request: Request) -> Response:
+        return await catalog.forward("DELETE", f"/products/{sku}", headers=forwarded_headers(request))
+
+    @router.put(
+        "/products/{sku}/image",
+        tags=["admin"],
+        dependencies=admin,
+        summary="Set a product's image",
+        responses={
+            200: _json_response(Product, "The product with its new image_url"),
+            **ADMIN_PROBLEMS,
+            413: _problem("Image too large"),
+            415: _problem("Not a JPEG, PNG, WebP or GIF image"),
+        },
+        openapi_extra=MULTIPART_IMAGE_BODY,
+    )
+    async def upload_image(sku: Sku, request: Request) -> Response:
+        body = await read_capped_body(request, image_upload_max_bytes)
+        return await catalog.forward("PUT", f"/products/{sku}/image", body=body, headers=forwarded_headers(request))
+
+    @router.get(
+        "/images/{name}",
+        tags=["products"],
+        summary="A product image",
+        responses={
+            200: {
+                "description": "The image",
+                "content": {t: {} for t in ("image/jpeg", "image/png", "image/webp", "image/gif")},
+            },
+            304: {"description": "Not modified (If-None-Match matched)"},
+            **{**READ_PROBLEMS, 404: _problem("No such image")},
+        },
+    )
+    async def get_image(name: ImageNamePath, request: Request) -> Response:
+        return await catalog.forward("GET", f"/images/{name}", headers=forwarded_headers(request))
+
+    return router
+
+
+def _json_headers(request: Request) -> dict[str, str]:
+    headers = forwarded_headers(request)
+    headers.setdefault("content-type", "application/json")  # FastAPI read it as JSON, so it was
+    return headers
+
+
+async def read_capped_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, or a 413 as soon as it is known to be larger than `max_bytes`: from
+    Content-Length before reading anything, else while it streams in."""
+
+    def too_large() -> Problem:
+        return Problem(
+            413,
+            f"the upload is larger than {max_bytes} bytes",
+            type_="payload-too-large",
+            errors=[{"field": "image", "in": "body", "message": f"at most {max_bytes} bytes"}],
+        )
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise too_large()
+    return bytes(body)

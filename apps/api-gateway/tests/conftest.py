@@ -1,0 +1,207 @@
+"""A real catalog stand-in served by uvicorn on a free loopback port, and the gateway in front of it.
+
+The stub is an actual HTTP server in a background thread, so the gateway's client meets real
+sockets: refused connections when it is stopped, real timeouts when it is slow, real 503s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from api_gateway.app import create_app
+from api_gateway.settings import GatewaySettings
+
+ADMIN_KEY = "stub-admin-key-0123456789"
+PROBLEM_JSON = "application/problem+json"
+# Deliberately not how pydantic/orjson would write it (spaces, key order), so a test can tell
+# whether the gateway passed catalog's bytes through or re-serialized them.
+MUG_BYTES = (
+    b'{"sku": "MUG-001", "name": "Mug", "description": "A mug", "category": "kitchen", '
+    b'"price_cents": 1200, "currency": "USD", "stock": 7, "image_url": null, '
+    b'"created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"}'
+)
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+IMAGE_NAME = "MUG-001-0123456789abcdef.png"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def _problem(status: int, detail: str) -> tuple[int, str, bytes, dict[str, str]]:
+    body = orjson.dumps({"type": "about:blank", "title": "stub", "status": status, "detail": detail})
+    return status, PROBLEM_JSON, body, {}
+
+
+class StubCatalog:
+    """Answers like catalog. `fail_status` makes every answer that status; `delay_seconds` makes
+    every answer that late; stop() and start() take it away and bring it back on the same port."""
+
+    admin_key = ADMIN_KEY
+    product_bytes = MUG_BYTES
+    image_name = IMAGE_NAME
+    image_bytes = PNG_BYTES
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.fail_status: int | None = None
+        self.delay_seconds = 0.0
+        self.requests: list[SeenRequest] = []
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        config = uvicorn.Config(self, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=0)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("stub catalog did not start")
+            time.sleep(0.01)
+        self._server, self._thread = server, thread
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def reset(self) -> None:
+        self.fail_status = None
+        self.delay_seconds = 0.0
+        self.requests = []
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        seen = SeenRequest(scope["method"], scope["path"], scope["query_string"].decode(), headers, body)
+        self.requests.append(seen)
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        status, content_type, payload, extra = self._answer(seen)
+        response_headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(payload)).encode())]
+        response_headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _answer(self, seen: SeenRequest) -> tuple[int, str, bytes, dict[str, str]]:
+        if self.fail_status is not None:
+            return _problem(self.fail_status, "stub told to fail")
+        method, path = seen.method, seen.path
+        if method == "GET" and path == "/products":
+            page = {"items": [orjson.loads(MUG_BYTES)], "total": 1, "limit": 20, "offset": 0, "query": seen.query}
+            return 200, "application/json", orjson.dumps(page), {}
+        if method == "GET" and path == "/products/MUG-001":
+            return 200, "application/json", MUG_BYTES, {}
+        if method == "GET" and path.startswith("/products/"):
+            return _problem(404, f"no product {path.rsplit('/', 1)[1]}")
+        if method == "GET" and path == f"/images/{IMAGE_NAME}":
+            if seen.headers.get("if-none-match") == '"v1"':
+                return 304, "image/png", b"", {"etag": '"v1"'}
+            return 200, "image/png", PNG_BYTES, {"cache-control": "public, max-age=31536000, immutable", "etag": '"v1"'}
+        key = seen.headers.get("x-api-key")
+        if key is None:
+            return _problem(401, "admin key missing")
+        if key != ADMIN_KEY:
+            return _problem(403, "admin key wrong")
+        if method == "POST" and path == "/products":
+            sku = orjson.loads(seen.body)["sku"]
+            return 201, "application/json", MUG_BYTES, {"location": f"/products/{sku}"}
+        if method == "PATCH" and path.startswith("/products/"):
+            return 200, "application/json", MUG_BYTES, {}
+        if method == "DELETE" and path.startswith("/products/"):
+            return 204, "application/json", b"", {}
+        if method == "PUT" and path.endswith("/image"):
+            return 200, "application/json", MUG_BYTES, {}
+        return _problem(404, f"no route {method} {path}")
+
+
+@pytest.fixture(scope="session")
+def _stub_server() -> Iterator[StubCatalog]:
+    catalog = StubCatalog()
+    yield catalog
+    catalog.stop()
+
+
+@pytest.fixture
+def stub(_stub_server: StubCatalog) -> StubCatalog:
+    """The stub, running and answering normally; one server for the session, since starting and
+    stopping uvicorn costs a fraction of a second."""
+    _stub_server.reset()
+    if not _stub_server.running:
+        _stub_server.start()
+    return _stub_server
+
+
+OpenGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def open_gateway(stub: StubCatalog) -> OpenGateway:
+    """`async with open_gateway(SETTING=value, ...) as client:` the gateway app, lifespan and all,
+    in front of the stub; settings not given are pinned so the environment cannot change a test."""
+
+    @asynccontextmanager
+    async def open_(client_address: str = "127.0.0.1", **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        values: dict[str, Any] = {
+            "catalog_url": stub.url,
+            "access_log": False,
+            "rate_limit": "off",
+            "redis_url": None,
+            "cors_allow_origins": [],
+            "upstream_timeout_seconds": 1.0,
+            "upstream_max_attempts": 3,
+            "breaker_failure_threshold": 5,
+            "breaker_reset_seconds": 5.0,
+        }
+        values.update({name.lower(): value for name, value in overrides.items()})
+        app = create_app(GatewaySettings(**values))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=(client_address, 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                yield client
+
+    return open_

@@ -1,0 +1,260 @@
+"""What the gateway forwards to catalog, what it refuses itself, and what it hands back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import orjson
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import OpenGateway, StubCatalog
+
+PROBLEM_JSON = "application/problem+json"
+NEW_PRODUCT = {"sku": "LAMP-9", "name": "Lamp", "category": "home", "price_cents": 4500, "stock": 3}
+
+
+async def test_product_read_returns_catalogs_bytes_and_propagates_the_request_id(
+    stub: StubCatalog, open_gateway: OpenGateway
+) -> None:
+    async with open_gateway() as client:
+        response = await client.get("/api/products/MUG-001", headers={"X-Request-ID": "trace-42"})
+
+    assert response.status_code == 200
+    assert response.content == stub.product_bytes  # passed through, not parsed and re-serialized
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-request-id"] == "trace-42"
+    [seen] = stub.requests
+    assert (seen.method, seen.path) == ("GET", "/products/MUG-001")
+    assert seen.headers["x-request-id"] == "trace-42"
+    assert seen.headers["accept-encoding"] == response.request.headers["accept-encoding"]
+
+
+async def test_client_without_accept_encoding_gets_identity_from_catalog(
+    stub: StubCatalog, open_gateway: OpenGateway
+) -> None:
+    async with open_gateway() as client:
+        request = client.build_request("GET", "/api/products/MUG-001")
+        del request.headers["accept-encoding"]
+        response = await client.send(request)
+
+    assert response.status_code == 200
+    # aiohttp would otherwise ask for gzip and the client would get bytes it never asked for
+    assert stub.requests[0].headers["accept-encoding"] == "identity"
+
+
+async def test_list_passes_validated_query_through(stub: StubCatalog, open_gateway: OpenGateway) -> None:
+    async with open_gateway() as client:
+        response = await client.get("/api/products", params={"q": "mug", "category": "kitchen", "limit": 5})
+
+    assert response.status_code == 200
+    assert response.json()["items"][0]["sku"] == "MUG-001"
+    [seen] = stub.requests
+    assert seen.path == "/products"
+    assert sorted(seen.query.split("&")) == ["category=kitchen", "limit=5", "offset=0", "q=mug"]
+
+
+async def test_catalog_404_passes_through_unchanged(stub: StubCatalog, open_gateway: OpenGateway) -> None:
+    async with open_gateway() as client:
+        response = await client.get("/api/products/NOPE-1")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["detail"] == "no product NOPE-1"
+
+
+async def test_admin_create_forwards_key_and_raw_body_and_rewrites_location(
+    stub: StubCatalog, open_gateway: OpenGateway
+) -> None:
+    raw = b'{"sku":"LAMP-9",  "name":"Lamp","category":"home","price_cents":4500}'
+    async with open_gateway() as client:
+        response = await client.post(
+            "/api/products",
+            content=raw,
+            headers={"Content-Type": "application/json", "X-API-Key": stub.admin_key, "X-Request-ID": "create-1"},
+        )
+
+    assert response.status_code == 201
+    assert response.headers["location"] == "/api/products/LAMP-9"
+    [seen] = stub.requests
+    assert seen.body == raw  # the client's bytes, not a re-encoding of the validated model
+    assert seen.headers["x-api-key"] == stub.admin_key
+    assert seen.headers["content-type"] == "application/json"
+    assert seen.headers["x-request-id"] == "create-1"
+
+
+@pytest.mark.parametrize(("key", "status"), [(None, 401), ("wrong-key-0123456789", 403)])
+async def test_admin_refusals_come_from_catalog_unchanged(
+    stub: StubCatalog, open_gateway: OpenGateway, key: str | None, status: int
+) -> None:
+    headers = {"X-API-Key": key} if key else {}
+    async with open_gateway() as client:
+        response = await client.delete("/api/products/MUG-001", headers=headers)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert len(stub.requests) == 1
+
+
+async def test_patch_and_delete_are_forwarded(stub: StubCatalog, open_gateway: OpenGateway) -> None:
+    admin = {"X-API-Key": stub.admin_key}
+    async with open_gateway() as client:
+        patched = await client.patch("/api/products/MUG-001", json={"stock": 9}, headers=admin)
+        deleted = await client.delete("/api/products/MUG-001", headers=admin)
+
+    assert patched.status_code == 200
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    assert [(r.method, r.path, r.body) for r in stub.requests] == [
+        ("PATCH", "/products/MUG-001", b'{"stock":9}'),
+        ("DELETE", "/products/MUG-001", b""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**NEW_PRODUCT, "price_cents": -1}, "price_cents"),
+        ({**NEW_PRODUCT, "colour": "red"}, "colour"),
+        ({**NEW_PRODUCT, "sku": "bad sku/.."}, "sku"),
+    ],
+)
+async def test_bad_product_is_refused_naming_the_field_before_catalog(
+    stub: StubCatalog, open_gateway: OpenGateway, body: dict[str, object], field: str
+) -> None:
+    async with open_gateway() as client:
+        response = await client.post("/api/products", json=body, headers={"X-API-Key": stub.admin_key})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+    assert stub.requests == []
+
+
+@pytest.mark.parametrize(("query", "field"), [("limit=100000", "limit"), ("limit=0", "limit"), ("offset=-1", "offset")])
+async def test_bad_paging_is_refused_naming_the_field(
+    stub: StubCatalog, open_gateway: OpenGateway, query: str, field: str
+) -> None:
+    async with open_gateway() as client:
+        response = await client.get(f"/api/products?{query}")
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"][0]["field"] == field
+    assert field in problem["detail"]
+    assert stub.requests == []
+
+
+async def test_image_upload_is_forwarded_byte_for_byte(stub: StubCatalog, open_gateway: OpenGateway) -> None:
+    async with open_gateway() as client:
+        sent = client.build_request(
+            "PUT",
+            "/api/products/MUG-001/image",
+            files={"image": ("mug.png", stub.image_bytes, "image/png")},
+            headers={"X-API-Key": stub.admin_key},
+        )
+        sent.read()
+        response = await client.send(sent)
+
+    assert response.status_code == 200
+    [seen] = stub.requests
+    assert seen.path == "/products/MUG-001/image"
+    assert seen.headers["content-type"] == sent.headers["content-type"]  # the multipart boundary survives
+    assert seen.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert seen.body == sent.content
+
+
+async def test_ten_megabyte_image_is_refused_with_413_without_reaching_catalog(
+    stub: StubCatalog, open_gateway: OpenGateway
+) -> None:
+    async with open_gateway() as client:
+        response = await client.put(
+            "/api/products/MUG-001/image",
+            files={"image": ("big.png", b"\x89PNG" + b"\x00" * (10 * 1024 * 1024), "image/png")},
+            headers={"X-API-Key": stub.admin_key},
+        )
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["errors"][0]["field"] == "image"
+    assert stub.requests == []
+
+
+async def test_oversized_upload_without_content_length_is_cut_off_while_streaming(
+    stub: StubCatalog, open_gateway: OpenGateway
+) -> None:
+    chunks_sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal chunks_sent
+        for _ in range(100):
+            chunks_sent += 1
+            yield b"\x00" * (256 * 1024)
+
+    async with open_gateway(IMAGE_UPLOAD_MAX_BYTES=1024 * 1024) as client:
+        response = await client.put(
+            "/api/products/MUG-001/image",
+            content=chunks(),
+            headers={"X-API-Key": stub.admin_key, "Content-Type": "multipart/form-data; boundary=x"},
+        )
+
+    assert response.status_code == 413
+    assert chunks_sent < 100
+    assert stub.requests == []
+
+
+async def test_image_read_passes_caching_headers_and_conditional_requests(
+    stub: StubCatalog, open_gateway: OpenGateway
+) -> None:
+    async with open_gateway() as client:
+        image = await client.get(f"/api/images/{stub.image_name}")
+        revalidated = await client.get(
+            f"/api/images/{stub.image_name}", headers={"If-None-Match": image.headers["etag"]}
+        )
+        traversal = await client.get("/api/images/..%2Fsecrets")
+
+    assert image.status_code == 200
+    assert image.content == stub.image_bytes
+    assert image.headers["content-type"] == "image/png"
+    assert "immutable" in image.headers["cache-control"]
+    assert revalidated.status_code == 304
+    assert traversal.status_code in (404, 422)
+    assert len(stub.requests) == 2
+
+
+async def test_catalog_500_becomes_502_problem(stub: StubCatalog, open_gateway: OpenGateway) -> None:
+    stub.fail_status = 500
+    async with open_gateway() as client:
+        response = await client.get("/api/products/MUG-001")
+
+    assert response.status_code == 502
+    assert response.headers["content-type"] == PROBLEM_JSON
+    problem = response.json()
+    assert problem["type"].endswith("/upstream-error")
+    assert problem["upstream"] == "catalog"
+
+
+async def test_unknown_route_is_404_problem(stub: StubCatalog, open_gateway: OpenGateway) -> None:
+    async with open_gateway() as client:
+        response = await client.get("/api/nothing-here")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert orjson.loads(response.content)["status"] == 404
+    assert stub.requests == []
+
+
+async def test_openapi_documents_the_contract_bodies_under_api(open_gateway: OpenGateway) -> None:
+    async with open_gateway() as client:
+        spec = (await client.get("/api/openapi.json")).json()
+        docs = await client.get("/api/docs")
+
+    assert docs.status_code == 200
+    create = spec["paths"]["/api/products"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ProductCreate")
+    assert create["security"] == [{"AdminKey": []}]
+    read = spec["paths"]["/api/products/{sku}"]["get"]["responses"]
+    assert read["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Product")
+    assert "application/problem+json" in read["503"]["content"]
+    assert "multipart/form-data" in spec["paths"]["/api/products/{sku}/image"]["put"]["requestBody"]["content"]
