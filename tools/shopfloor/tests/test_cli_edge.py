@@ -1,0 +1,227 @@
+"""The edge router alone, in front of small aiohttp upstreams: routing like the Ingress, headers,
+streaming bodies both ways, and problem+json when an upstream is missing."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from shopfloor.edge import EdgeRouter, Route, match_route
+
+BIG = bytes(range(256)) * 8192  # 2 MiB: larger than any socket buffer, so it must stream
+UPSTREAM_NAME = web.AppKey("upstream_name", str)
+
+
+async def echo(request: web.Request) -> web.StreamResponse:
+    body = await request.read()
+    if request.path.endswith("/big"):
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        for start in range(0, len(BIG), 65536):
+            await response.write(BIG[start : start + 65536])
+        await response.write_eof()
+        return response
+    response = web.json_response(
+        {
+            "upstream": request.app[UPSTREAM_NAME],
+            "method": request.method,
+            "path_qs": request.rel_url.raw_path_qs,
+            "headers": dict(request.headers.items()),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "body_length": len(body),
+        }
+    )
+    response.headers.add("Set-Cookie", "a=1")
+    response.headers.add("Set-Cookie", "b=2")
+    return response
+
+
+Upstream = Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    runners: list[web.AppRunner] = []
+
+    async def start(name: str) -> str:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app[UPSTREAM_NAME] = name
+        app.router.add_route("*", "/{tail:.*}", echo)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+async def start_edge(routes: list[Route], *, starting: bool = False) -> EdgeRouter:
+    edge = EdgeRouter(routes, index_links=[("Products", "/api/products")], starting=starting)
+    await edge.start("127.0.0.1", 0)
+    return edge
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_longest_prefix_wins_and_prefixes_match_whole_path_elements() -> None:
+    routes = [Route("/", "http://f", "frontend"), Route("/api", "http://g", "api-gateway")]
+
+    def routed(path: str, among: list[Route] = routes) -> str | None:
+        route = match_route(among, path)
+        return route.name if route else None
+
+    assert routed("/api/products") == "api-gateway"
+    assert routed("/api") == "api-gateway"
+    assert routed("/api/") == "api-gateway"
+    assert routed("/apiary") == "frontend"
+    assert routed("/") == "frontend"
+    assert routed("/apiary", routes[1:]) is None
+
+
+async def test_routes_to_the_longest_prefix_with_path_and_query_unchanged(
+    upstream: Upstream, client: aiohttp.ClientSession
+) -> None:
+    frontend, gateway = await upstream("frontend"), await upstream("gateway")
+    edge = await start_edge([Route("/", frontend, "frontend"), Route("/api", gateway, "api-gateway")])
+    try:
+        base = f"http://127.0.0.1:{edge.port}"
+        async with client.get(f"{base}/api/products?q=mug%20cup&limit=2") as response:
+            answer = await response.json()
+        assert answer["upstream"] == "gateway"
+        assert answer["path_qs"] == "/api/products?q=mug%20cup&limit=2"
+        async with client.get(f"{base}/apiary") as response:
+            assert (await response.json())["upstream"] == "frontend"
+        async with client.get(f"{base}/") as response:
+            assert (await response.json())["upstream"] == "frontend"
+    finally:
+        await edge.stop()
+
+
+async def test_forwards_headers_and_adds_x_forwarded(upstream: Upstream, client: aiohttp.ClientSession) -> None:
+    gateway = await upstream("gateway")
+    edge = await start_edge([Route("/api", gateway, "api-gateway")])
+    try:
+        async with client.get(
+            f"http://127.0.0.1:{edge.port}/api/x",
+            headers={
+                "X-Request-ID": "req-123",
+                "X-API-Key": "secret-key-value",
+                "X-Forwarded-For": "203.0.113.9",
+                "Connection": "keep-alive, X-Hop",
+                "X-Hop": "must not pass",
+            },
+        ) as response:
+            answer = await response.json()
+            cookies = response.headers.getall("Set-Cookie")
+        headers = answer["headers"]
+        assert headers["X-Request-ID"] == "req-123"
+        assert headers["X-API-Key"] == "secret-key-value"
+        assert headers["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1"
+        assert headers["X-Forwarded-Proto"] == "http"
+        assert headers["X-Forwarded-Host"] == f"127.0.0.1:{edge.port}"
+        assert headers["Host"] == f"127.0.0.1:{edge.port}"
+        assert "X-Hop" not in headers
+        assert cookies == ["a=1", "b=2"]
+    finally:
+        await edge.stop()
+
+
+async def test_streams_request_and_response_bodies(upstream: Upstream, client: aiohttp.ClientSession) -> None:
+    gateway = await upstream("gateway")
+    edge = await start_edge([Route("/api", gateway, "api-gateway")])
+    try:
+        base = f"http://127.0.0.1:{edge.port}"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(BIG), 100_000):
+                yield BIG[start : start + 100_000]
+
+        # A chunked upload (no Content-Length) and a sized one both arrive whole.
+        async with client.post(f"{base}/api/upload", data=chunks()) as response:
+            answer = await response.json()
+        assert answer["body_length"] == len(BIG)
+        assert answer["body_sha256"] == hashlib.sha256(BIG).hexdigest()
+        async with client.put(f"{base}/api/upload", data=BIG) as response:
+            assert (await response.json())["body_length"] == len(BIG)
+        async with client.get(f"{base}/api/big") as response:
+            assert response.status == 200
+            assert await response.read() == BIG
+    finally:
+        await edge.stop()
+
+
+async def test_upstream_down_is_a_502_problem(client: aiohttp.ClientSession) -> None:
+    edge = await start_edge([Route("/api", f"http://127.0.0.1:{unused_port()}", "api-gateway")])
+    try:
+        async with client.get(
+            f"http://127.0.0.1:{edge.port}/api/products", headers={"X-Request-ID": "r-1"}
+        ) as response:
+            assert response.status == 502
+            assert response.content_type == "application/problem+json"
+            problem = await response.json(content_type=None)
+        assert problem["status"] == 502
+        assert "api-gateway" in problem["detail"]
+        assert problem["request_id"] == "r-1"
+    finally:
+        await edge.stop()
+
+
+async def test_answers_503_while_starting(upstream: Upstream, client: aiohttp.ClientSession) -> None:
+    gateway = await upstream("gateway")
+    edge = await start_edge([Route("/api", gateway, "api-gateway")], starting=True)
+    try:
+        url = f"http://127.0.0.1:{edge.port}/api/products"
+        async with client.get(url) as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "1"
+            assert response.content_type == "application/problem+json"
+        edge.starting = False
+        async with client.get(url) as response:
+            assert response.status == 200
+    finally:
+        await edge.stop()
+
+
+async def test_root_lists_routes_when_no_service_claims_it(upstream: Upstream, client: aiohttp.ClientSession) -> None:
+    gateway = await upstream("gateway")
+    edge = await start_edge([Route("/api", gateway, "api-gateway")])
+    try:
+        base = f"http://127.0.0.1:{edge.port}"
+        async with client.get(f"{base}/") as response:
+            assert response.status == 200
+            assert response.content_type == "text/html"
+            page = await response.text()
+        assert 'href="/api/products"' in page
+        assert "api-gateway" in page
+        async with client.get(f"{base}/elsewhere") as response:
+            assert response.status == 404
+            assert response.content_type == "application/problem+json"
+    finally:
+        await edge.stop()
+
+
+async def test_a_busy_port_is_an_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        edge = EdgeRouter([])
+        with pytest.raises(OSError):
+            await edge.start("127.0.0.1", sock.getsockname()[1])
