@@ -1,0 +1,98 @@
+"""The bench's arithmetic and its page: figures from a k6 summary export, docs/performance.md kept
+around the generated block. (The bench itself runs for a minute: `make bench`.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shopfloor.bench import (
+    BEGIN_MARKER,
+    END_MARKER,
+    BenchError,
+    BenchOptions,
+    parse_summary,
+    results_block,
+    update_performance_page,
+)
+
+
+def summary(direct: int, gateway: int, p99: float) -> dict[str, Any]:
+    duration = {"avg": 2.0, "min": 1.0, "med": 2.5, "p(90)": 3.0, "p(95)": 4.0, "max": 30.0}
+    failed = {"passes": 0, "fails": 10, "value": 0}
+    return {
+        "metrics": {
+            "http_reqs{scenario:direct}": {"count": direct, "rate": 1.0},
+            "http_reqs{scenario:gateway}": {"count": gateway, "rate": 1.0},
+            "http_reqs{scenario:latency}": {"count": 4000, "rate": 1.0},
+            "http_req_duration{scenario:direct}": {**duration, "p(99)": 9.0},
+            "http_req_duration{scenario:gateway}": {**duration, "p(99)": 19.0},
+            "http_req_duration{scenario:latency}": {**duration, "p(99)": p99},
+            "http_req_failed{scenario:direct}": failed,
+            "http_req_failed{scenario:gateway}": failed,
+            "http_req_failed{scenario:latency}": {**failed, "value": 0.001},
+            "dropped_iterations": {"count": 3, "rate": 0.1},
+        }
+    }
+
+
+def context() -> dict[str, Any]:
+    machine = {"nproc": 2, "cpu_model": "Test CPU", "memory_gib": 24.0, "kernel": "6.1", "python": "3.11.7"}
+    return {
+        "date": "2026-01-01 00:00 UTC",
+        "machine": {**machine, "load_average_at_start": [0.5, 0.4, 0.3]},
+        "k6_version": "k6 v1.1.0",
+        "postgres_version": "15.20",
+        "cache": "in-process",
+        "results_file": "bench-x.json",
+    }
+
+
+def test_throughput_is_count_over_the_scenario_duration_and_the_ratio_compares_them(tmp_path: Path) -> None:
+    options = BenchOptions(repo=tmp_path, throughput_seconds=15, latency_seconds=20)
+    result = parse_summary(summary(direct=60_000, gateway=27_000, p99=12.5), options)
+    assert result.direct_rps == 4000
+    assert result.gateway_rps == 1800
+    assert result.ratio == pytest.approx(0.45)
+    assert result.ratio_ok
+    assert result.latency_p99_ms == 12.5
+    assert result.p99_ok
+    assert result.latency_rps == 200
+    assert result.failed["latency"] == 0.001
+    assert result.dropped_iterations == 3
+
+    slow = parse_summary(summary(direct=60_000, gateway=18_000, p99=31.0), options)
+    assert not slow.ratio_ok
+    assert not slow.p99_ok
+
+
+def test_a_missing_scenario_is_an_error(tmp_path: Path) -> None:
+    document = summary(1, 1, 1.0)
+    del document["metrics"]["http_reqs{scenario:gateway}"]
+    with pytest.raises(BenchError, match="gateway"):
+        parse_summary(document, BenchOptions(repo=tmp_path))
+
+
+def test_the_page_is_created_then_only_its_generated_block_is_replaced(tmp_path: Path) -> None:
+    options = BenchOptions(repo=tmp_path)
+    page = tmp_path / "docs" / "performance.md"
+    first = results_block(parse_summary(summary(60_000, 27_000, 12.5), options), options, context())
+    update_performance_page(page, first)
+    text = page.read_text()
+    assert text.startswith("# Performance")
+    assert "**0.45**" in text
+    assert "Test CPU" in text
+    assert "## How measured" in text
+
+    page.write_text(text.replace("# Performance\n", "# Performance\n\nA note someone wrote.\n"))
+    second = results_block(parse_summary(summary(60_000, 18_000, 31.0), options), options, context())
+    update_performance_page(page, second)
+    text = page.read_text()
+    assert "A note someone wrote." in text
+    assert "## How measured" in text
+    assert "**0.30**" in text
+    assert "**0.45**" not in text
+    assert text.count(BEGIN_MARKER) == text.count(END_MARKER) == 1
+    assert "**FAIL**" in text
