@@ -10,7 +10,7 @@ from limits import RateLimitItem, parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from shopfloor_common.settings import CacheSettings, ServiceSettings
+from shopfloor_common.settings import RedisSettings, ServiceSettings
 
 RATE_LIMIT_DISABLED = frozenset({"0", "off"})
 # An origin is scheme://host[:port] with no path: "https://shop.example.com/" never matches a
@@ -18,7 +18,7 @@ RATE_LIMIT_DISABLED = frozenset({"0", "off"})
 _ORIGIN = re.compile(r"^(\*|https?://[^/\s]+)$")
 
 
-class GatewaySettings(ServiceSettings, CacheSettings):
+class GatewaySettings(ServiceSettings, RedisSettings):
     service_name: str = Field(default="api-gateway", description="Name used in logs and metrics.")
     port: int = Field(default=8080, ge=1, le=65535, description="TCP port to listen on.")
     catalog_url: str = Field(

@@ -17,6 +17,8 @@ class _ContextFilter(logging.Filter):
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn attaches a copy of some messages with terminal colour codes; logs stay plain.
+        record.__dict__.pop("color_message", None)
         record.service = self.service
         request_id = request_id_var.get()
         if request_id is not None:

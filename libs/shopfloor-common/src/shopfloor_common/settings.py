@@ -50,11 +50,18 @@ class DatabaseSettings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="TCP connect timeout.")
 
 
-class CacheSettings(BaseSettings):
+class RedisSettings(BaseSettings):
+    """Redis is optional everywhere: unset, a service keeps its state in-process."""
+
+    redis_url: str | None = Field(
+        default=None, description="redis://host:6379/0 for the shared cache/counters; unset = in-process."
+    )
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10, description="Per-operation Redis timeout.")
+
+
+class CacheSettings(RedisSettings):
     """Redis when REDIS_URL is set, an in-process TTL cache otherwise."""
 
-    redis_url: str | None = Field(default=None, description="redis://host:6379/0; unset = in-process cache.")
-    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10, description="Per-operation Redis timeout.")
     cache_ttl_seconds: float = Field(default=30.0, gt=0, le=86400, description="How long a cached read lives.")
     cache_max_entries: int = Field(default=10_000, ge=1, description="In-process cache size.")
 
