@@ -28,6 +28,14 @@ $(STAMP): $(BIN)/python requirements/bootstrap.txt requirements/dev.txt $(addsuf
 
 venv: $(STAMP) ## create or update the repo virtualenv
 
+# checkov gets its own virtualenv: its pins clash with the repo's (TOOLS.md).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): $(STAMP) requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(BIN)/uv pip sync --python $(CHECKOV_VENV)/bin/python --require-hashes requirements/checkov.txt
+	touch $@
+
 run: $(STAMP) ## run the whole shop locally on embedded defaults: http://localhost:8000
 	$(BIN)/shopfloor run
 
@@ -46,7 +54,7 @@ typecheck: $(STAMP) ## mypy over every package
 	$(BIN)/mypy conftest.py
 	@set -e; for package in $(LOCAL_PACKAGES) $(wildcard tests); do echo "mypy $$package"; $(BIN)/mypy $$package; done
 
-pytest: $(STAMP) ## the test suites only
+pytest: $(STAMP) $(CHECKOV_STAMP) ## the test suites only
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## lint, types and all tests
@@ -60,6 +68,8 @@ lock: ## re-pin the hash-locked requirements after a dependency change
 	  --no-emit-package shopfloor-common --no-emit-package shopfloor-catalog \
 	  --no-emit-package shopfloor-api-gateway --no-emit-package shopfloor \
 	  --custom-compile-command "make lock" -o requirements/dev.txt
+	$(BIN)/uv pip compile requirements/checkov.in --python-version 3.11 --generate-hashes \
+	  --custom-compile-command "make lock" -o requirements/checkov.txt
 
 clean: ## remove the virtualenv and local state
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) var .pytest_cache .mypy_cache .ruff_cache
