@@ -415,3 +415,20 @@ async def test_admin_route_with_right_key_is_200(client_for: Any) -> None:
 
     assert response.status_code == 200
     assert response.json() == {"ok": True}
+
+
+async def test_api_docs_are_served_without_a_cdn() -> None:
+    from httpx import ASGITransport, AsyncClient
+
+    from shopfloor_common.app import create_service_app
+    from shopfloor_common.settings import ServiceSettings
+
+    app = create_service_app(ServiceSettings(), title="docs", docs_url="/api/docs")
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        page = await client.get("/api/docs")
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower()
+        assert "/api/docs-assets/swagger-ui-bundle.js" in page.text
+        script = await client.get("/api/docs-assets/swagger-ui-bundle.js")
+        assert script.status_code == 200
+        assert len(script.content) > 100_000

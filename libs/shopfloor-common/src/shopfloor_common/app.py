@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from shopfloor_common.errors import document_problems, install_error_handlers
 from shopfloor_common.health import Lifecycle, health_router
@@ -44,7 +45,19 @@ def create_service_app(
             async with lifespan(app):
                 yield
 
-    app = FastAPI(title=title, description=description, lifespan=run, **fastapi_kwargs)
+    # Swagger UI served from the package, not a CDN: the docs work offline and under a strict CSP.
+    docs_url = fastapi_kwargs.pop("docs_url", "/docs")
+    fastapi_kwargs.pop("redoc_url", None)  # one docs UI is enough
+    static_url = docs_url.rsplit("/", 1)[0] + "/docs-assets" if docs_url else "/docs-assets"
+    app = FastAPIOffline(
+        docs_url=docs_url,
+        redoc_url=None,
+        static_url=static_url,
+        title=title,
+        description=description,
+        lifespan=run,
+        **fastapi_kwargs,
+    )
     app.state.lifecycle = lifecycle
     app.state.settings = settings
     install_error_handlers(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shopfloor_common.contracts.catalog import Quantity, Sku
 
@@ -43,8 +43,25 @@ class OrderLineRequest(_Strict):
 
 
 class OrderCreate(_Strict):
-    items: list[OrderLineRequest] = Field(min_length=1, max_length=50)
+    items: list[OrderLineRequest] = Field(
+        min_length=1, max_length=50, description="One line per sku: a sku listed twice is refused, not merged."
+    )
     customer: Customer
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_sku(cls, items: list[OrderLineRequest]) -> list[OrderLineRequest]:
+        # Refused rather than merged: two lines merged could exceed the per-line quantity limit,
+        # and a client that lists a sku twice most likely has a bug worth hearing about.
+        first_index: dict[str, int] = {}
+        for index, line in enumerate(items):
+            if line.sku in first_index:
+                raise ValueError(
+                    f"sku {line.sku!r} is listed twice (items[{first_index[line.sku]}] and items[{index}]); "
+                    "put its whole quantity on one line"
+                )
+            first_index[line.sku] = index
+        return items
 
 
 class OrderLine(BaseModel):
@@ -73,6 +90,11 @@ class Order(BaseModel):
     created_at: datetime
     updated_at: datetime
     events: list[OrderEvent] = Field(description="Every status change, oldest first.")
+    release_pending: bool = Field(
+        default=False,
+        description="True while a cancelled order's stock is not yet confirmed back at catalog; orders retries "
+        "the release until it is.",
+    )
 
 
 class OrderPage(BaseModel):
