@@ -94,6 +94,11 @@ def validation_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     out = []
     for error in errors:
         location = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            # The location's second part is a character offset, not a field.
+            position = location[1] if len(location) > 1 else "?"
+            out.append({"field": "body", "in": "body", "message": f"not valid JSON (at character {position})"})
+            continue
         out.append(
             {
                 "field": _field_name(location),

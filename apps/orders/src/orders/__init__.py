@@ -1,0 +1,1 @@
+"""Shopfloor orders: idempotent checkout, the order lifecycle and stock reservations at catalog."""

@@ -1,0 +1,279 @@
+"""Orders in the database. Every status change happens in one transaction with the order row
+locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers), and
+writes its event row in the same transaction: no status change without its history."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orders.models import OrderEventRow, OrderLineRow, OrderRow
+from shopfloor_common.contracts.orders import HOLDS_STOCK, TRANSITIONS, Customer
+from shopfloor_common.db import transaction, utcnow
+from shopfloor_common.errors import Problem
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    sku: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.unit_price_cents * self.quantity
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    id: str
+    idempotency_key: str
+    request_hash: str
+    customer: Customer
+    lines: Sequence[PricedLine]
+    currency: str
+    reconcile_after: datetime
+
+
+@dataclass(frozen=True)
+class Settled:
+    row: OrderRow
+    changed: bool  # this call moved the order out of PENDING
+    must_release: bool  # catalog holds stock for an order whose status does not: give it back
+
+
+@dataclass(frozen=True)
+class Moved:
+    row: OrderRow
+    from_status: str
+    changed: bool
+
+
+def order_not_found(order_id: str) -> Problem:
+    return Problem(404, f"no order with id {order_id!r}", type_="order-not-found")
+
+
+def invalid_transition(current: str, wanted: str, allowed: Collection[str]) -> Problem:
+    names = sorted(allowed)
+    what_next = f"allowed: {', '.join(names)}" if names else f"{current} is final"
+    return Problem(
+        409,
+        f"an order in status {current} cannot become {wanted}; {what_next}",
+        type_="invalid-transition",
+        status_now=current,
+        requested=wanted,
+        allowed=names,
+    )
+
+
+def _add_event(row: OrderRow, to_status: str, reason: str, request_id: str | None, at: datetime) -> None:
+    row.events.append(
+        OrderEventRow(
+            order_id=row.id, from_status=row.status, to_status=to_status, at=at, reason=reason, request_id=request_id
+        )
+    )
+    row.status = to_status
+    row.updated_at = at
+
+
+class OrderRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def get(self, order_id: str) -> OrderRow:
+        async with self.sessions() as session:
+            row = await session.get(OrderRow, order_id)
+        if row is None:
+            raise order_not_found(order_id)
+        return row
+
+    async def find_by_key(self, idempotency_key: str) -> OrderRow | None:
+        async with self.sessions() as session:
+            row: OrderRow | None = await session.scalar(
+                select(OrderRow).where(OrderRow.idempotency_key == idempotency_key)
+            )
+            return row
+
+    async def insert_pending(self, new: NewOrder, request_id: str | None) -> OrderRow:
+        """Store the order as PENDING and commit; raises IntegrityError when the key is taken."""
+        now = utcnow()
+        row = OrderRow(
+            id=new.id,
+            idempotency_key=new.idempotency_key,
+            request_hash=new.request_hash,
+            status="PENDING",
+            currency=new.currency,
+            total_cents=sum(line.total_cents for line in new.lines),
+            customer_name=new.customer.name,
+            customer_email=new.customer.email,
+            customer_address=new.customer.address,
+            created_at=now,
+            updated_at=now,
+            reconcile_after=new.reconcile_after,
+            release_pending=False,
+            lines=[
+                OrderLineRow(
+                    position=position,
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price_cents=line.unit_price_cents,
+                    line_total_cents=line.total_cents,
+                )
+                for position, line in enumerate(new.lines)
+            ],
+            events=[
+                OrderEventRow(
+                    from_status=None, to_status="PENDING", at=now, reason="order placed", request_id=request_id
+                )
+            ],
+        )
+        async with transaction(self.sessions) as session:
+            session.add(row)
+        return row
+
+    async def page(self, status: str | None, limit: int, offset: int) -> tuple[list[OrderRow], int]:
+        conditions = [OrderRow.status == status] if status else []
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(OrderRow).where(*conditions))
+            rows = await session.scalars(
+                select(OrderRow)
+                .where(*conditions)
+                .order_by(OrderRow.created_at.desc(), OrderRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return list(rows), int(total or 0)
+
+    async def count(self) -> int:
+        async with self.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(OrderRow)) or 0)
+
+    @staticmethod
+    async def _locked(session: AsyncSession, order_id: str) -> OrderRow:
+        row = await session.get(OrderRow, order_id, with_for_update=True, populate_existing=True)
+        if row is None:
+            raise order_not_found(order_id)
+        return row
+
+    async def settle(
+        self,
+        order_id: str,
+        to_status: str,
+        reason: str,
+        request_id: str | None,
+        *,
+        stock_held: bool,
+        retry_at: datetime,
+    ) -> Settled:
+        """Record catalog's answer to a reservation: PENDING -> CONFIRMED or REJECTED.
+
+        When the order left PENDING meanwhile (cancelled, or settled by another caller) and
+        catalog now holds stock that its status does not account for, the release is marked
+        pending here, in the same transaction, so that it happens even if this process dies
+        before making the call itself.
+        """
+        async with transaction(self.sessions) as session:
+            row = await self._locked(session, order_id)
+            now = utcnow()
+            if row.status == "PENDING":
+                _add_event(row, to_status, reason, request_id, now)
+                row.reconcile_after = None
+                return Settled(row, changed=True, must_release=False)
+            must_release = stock_held and row.status not in HOLDS_STOCK
+            if must_release and not row.release_pending:
+                row.release_pending = True
+                row.release_requested_at = now
+                row.reconcile_after = retry_at
+            return Settled(row, changed=False, must_release=must_release)
+
+    async def transition(
+        self,
+        order_id: str,
+        to_status: str,
+        reason: str,
+        request_id: str | None,
+        *,
+        allowed_targets: Collection[str],
+        release_retry_at: datetime,
+    ) -> Moved:
+        """Move an order along its lifecycle. Asking for the status it already has changes
+        nothing (a retried request is answered, not refused); anything else not allowed from its
+        status is a 409 that lists what is."""
+        async with transaction(self.sessions) as session:
+            row = await self._locked(session, order_id)
+            current = row.status
+            if current == to_status:
+                return Moved(row, current, changed=False)
+            allowed = TRANSITIONS[current] & frozenset(allowed_targets)
+            if to_status not in allowed:
+                raise invalid_transition(current, to_status, allowed)
+            now = utcnow()
+            _add_event(row, to_status, reason, request_id, now)
+            # A PENDING order may hold stock too: its reservation may have reached catalog just
+            # before a crash. Releasing an order catalog never reserved costs one 404.
+            if to_status == "CANCELLED" and (current == "PENDING" or current in HOLDS_STOCK):
+                row.release_pending = True
+                row.release_requested_at = now
+                row.reconcile_after = release_retry_at
+            return Moved(row, current, changed=True)
+
+    async def finish_release(self, order_id: str) -> None:
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                update(OrderRow)
+                .where(OrderRow.id == order_id, OrderRow.release_pending.is_(True))
+                .values(release_pending=False, reconcile_after=None)
+            )
+
+    async def schedule(self, order_id: str, at: datetime) -> None:
+        """Have the reconciler look at the order again at `at`, unless it has nothing left to do."""
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                update(OrderRow)
+                .where(OrderRow.id == order_id, OrderRow.reconcile_after.is_not(None))
+                .values(reconcile_after=at)
+            )
+
+    async def unschedule(self, order_id: str) -> None:
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                update(OrderRow)
+                .where(OrderRow.id == order_id, OrderRow.status != "PENDING", OrderRow.release_pending.is_(False))
+                .values(reconcile_after=None)
+            )
+
+    async def claim_due(self, now: datetime, limit: int, lease_until: datetime) -> list[str]:
+        """Take up to `limit` orders whose reconcile_after has come, and move it to `lease_until`.
+
+        SKIP LOCKED lets several replicas claim at once without waiting on each other or taking
+        the same order; the lease, committed before any call to catalog, keeps the others off it
+        until it expires (which it does by itself if this process dies).
+        """
+        async with transaction(self.sessions) as session:
+            ids = list(
+                await session.scalars(
+                    select(OrderRow.id)
+                    .where(OrderRow.reconcile_after <= now)
+                    .order_by(OrderRow.reconcile_after)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if ids:
+                await session.execute(update(OrderRow).where(OrderRow.id.in_(ids)).values(reconcile_after=lease_until))
+            return ids
+
+    async def backlog(self) -> tuple[datetime | None, int]:
+        """(created_at of the oldest PENDING order, how many orders wait for their stock's release)."""
+        async with self.sessions() as session:
+            oldest = await session.scalar(select(func.min(OrderRow.created_at)).where(OrderRow.status == "PENDING"))
+            releasing = await session.scalar(
+                select(func.count()).select_from(OrderRow).where(OrderRow.release_pending.is_(True))
+            )
+        return oldest, int(releasing or 0)
