@@ -41,7 +41,7 @@ def _body(*lines: tuple[str, int]) -> dict[str, object]:
         ({"items": [{"sku": "MUG-001", "quantity": 1}]}, {}, "customer"),
         ({**_body(("MUG-001", 1)), "coupon": "FREE"}, {}, "coupon"),
         ({"items": [{"sku": "MUG-001", "quantity": 1}], "customer": {**CUSTOMER, "email": "nope"}}, {}, "email"),
-        (b'{"items": [', {}, "JSON decode error"),
+        (b'{"items": [', {}, "not valid JSON"),
         (_body(("MUG-001", 1)), {"Idempotency-Key": None}, "Idempotency-Key"),
         (_body(("MUG-001", 1)), {"Idempotency-Key": "short"}, "Idempotency-Key"),
         (_body(("MUG-001", 1)), {"Idempotency-Key": "has spaces in it"}, "Idempotency-Key"),
