@@ -1,6 +1,6 @@
-"""A real catalog stand-in served by uvicorn on a free loopback port, and the gateway in front of it.
+"""Real catalog and orders stand-ins served by uvicorn on free loopback ports, and the gateway in front.
 
-The stub is an actual HTTP server in a background thread, so the gateway's client meets real
+Each stub is an actual HTTP server in a background thread, so the gateway's client meets real
 sockets: refused connections when it is stopped, real timeouts when it is slow, real 503s.
 """
 
@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from api_gateway.app import create_app
 from api_gateway.settings import GatewaySettings
+from shopfloor_common.contracts.orders import TRANSITIONS
 
 ADMIN_KEY = "stub-admin-key-0123456789"
 PROBLEM_JSON = "application/problem+json"
@@ -57,14 +58,12 @@ def _problem(status: int, detail: str) -> tuple[int, str, bytes, dict[str, str]]
     return status, PROBLEM_JSON, body, {}
 
 
-class StubCatalog:
-    """Answers like catalog. `fail_status` makes every answer that status; `delay_seconds` makes
+class StubServer:
+    """An upstream stand-in. `fail_status` makes every answer that status; `delay_seconds` makes
     every answer that late; stop() and start() take it away and bring it back on the same port."""
 
     admin_key = ADMIN_KEY
-    product_bytes = MUG_BYTES
-    image_name = IMAGE_NAME
-    image_bytes = PNG_BYTES
+    name = "stub"
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -89,7 +88,7 @@ class StubCatalog:
         deadline = time.monotonic() + 10
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("stub catalog did not start")
+                raise RuntimeError(f"stub {self.name} did not start")
             time.sleep(0.01)
         self._server, self._thread = server, thread
 
@@ -130,6 +129,21 @@ class StubCatalog:
     def _answer(self, seen: SeenRequest) -> tuple[int, str, bytes, dict[str, str]]:
         if self.fail_status is not None:
             return _problem(self.fail_status, "stub told to fail")
+        return self.answer(seen)
+
+    def answer(self, seen: SeenRequest) -> tuple[int, str, bytes, dict[str, str]]:
+        raise NotImplementedError
+
+
+class StubCatalog(StubServer):
+    """Answers like catalog."""
+
+    name = "catalog"
+    product_bytes = MUG_BYTES
+    image_name = IMAGE_NAME
+    image_bytes = PNG_BYTES
+
+    def answer(self, seen: SeenRequest) -> tuple[int, str, bytes, dict[str, str]]:
         method, path = seen.method, seen.path
         if method == "GET" and path == "/products":
             page = {"items": [orjson.loads(MUG_BYTES)], "total": 1, "limit": 20, "offset": 0, "query": seen.query}
@@ -159,6 +173,101 @@ class StubCatalog:
         return _problem(404, f"no route {method} {path}")
 
 
+class StubOrders(StubServer):
+    """Answers like orders, keeping what it was told in memory: the same Idempotency-Key with the
+    same body gives the same order and status, with another body a 409. `pending` makes new
+    orders PENDING (202), as orders answers when catalog could not be reached."""
+
+    name = "orders"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending = False
+        self.orders: dict[str, dict[str, Any]] = {}
+        self._by_key: dict[str, tuple[Any, int, str]] = {}
+
+    def reset(self) -> None:
+        super().reset()
+        self.pending = False
+        self.orders = {}
+        self._by_key = {}
+
+    def answer(self, seen: SeenRequest) -> tuple[int, str, bytes, dict[str, str]]:
+        method, path = seen.method, seen.path
+        parts = path.strip("/").split("/")
+        if method == "POST" and path == "/orders":
+            return self._create(seen)
+        if method == "GET" and path == "/orders":
+            page = {"items": list(self.orders.values()), "total": len(self.orders), "limit": 20, "offset": 0}
+            return 200, "application/json", orjson.dumps({**page, "query": seen.query}), {}
+        if parts[0] != "orders" or len(parts) < 2 or parts[1] not in self.orders:
+            return _problem(404, f"no order at {path}")
+        order = self.orders[parts[1]]
+        if method == "GET" and len(parts) == 2:
+            return 200, "application/json", orjson.dumps(order), {}
+        if method == "POST" and parts[2:] == ["cancel"]:
+            return self._move(order, "CANCELLED")
+        if method == "POST" and parts[2:] == ["transitions"]:
+            key = seen.headers.get("x-api-key")
+            if key is None:
+                return _problem(401, "admin key missing")
+            if key != ADMIN_KEY:
+                return _problem(403, "admin key wrong")
+            return self._move(order, orjson.loads(seen.body)["to"])
+        return _problem(404, f"no route {method} {path}")
+
+    def _create(self, seen: SeenRequest) -> tuple[int, str, bytes, dict[str, str]]:
+        key = seen.headers.get("idempotency-key")
+        if key is None:
+            return _problem(400, "Idempotency-Key missing")
+        request = orjson.loads(seen.body)
+        replayed = key in self._by_key
+        if replayed:
+            first_request, status, order_id = self._by_key[key]
+            if first_request != request:
+                return _problem(409, "Idempotency-Key reused with another body")
+        else:
+            order_id = f"ord-{len(self.orders) + 1:04d}"
+            status = 202 if self.pending else 201
+            lines = [
+                {
+                    "sku": item["sku"],
+                    "name": f"Product {item['sku']}",
+                    "quantity": item["quantity"],
+                    "unit_price_cents": 1000,
+                    "line_total_cents": 1000 * item["quantity"],
+                }
+                for item in request["items"]
+            ]
+            to_status = "PENDING" if self.pending else "CONFIRMED"
+            at = "2025-01-01T00:00:00Z"
+            self.orders[order_id] = {
+                "id": order_id,
+                "status": to_status,
+                "items": lines,
+                "total_cents": sum(line["line_total_cents"] for line in lines),
+                "currency": "USD",
+                "customer": request["customer"],
+                "created_at": at,
+                "updated_at": at,
+                "events": [{"from_status": None, "to_status": to_status, "at": at, "reason": "", "request_id": None}],
+            }
+            self._by_key[key] = (request, status, order_id)
+        headers = {"location": f"/orders/{order_id}"}
+        if replayed:
+            headers["idempotent-replayed"] = "true"
+        return status, "application/json", orjson.dumps(self.orders[order_id]), headers
+
+    def _move(self, order: dict[str, Any], to_status: str) -> tuple[int, str, bytes, dict[str, str]]:
+        if order["status"] != to_status:
+            allowed = sorted(TRANSITIONS[order["status"]])
+            if to_status not in allowed:
+                problem = {"title": "stub", "status": 409, "detail": f"{order['status']} cannot become {to_status}"}
+                return 409, PROBLEM_JSON, orjson.dumps({**problem, "allowed": allowed}), {}
+            order["status"] = to_status
+        return 200, "application/json", orjson.dumps(order), {}
+
+
 @pytest.fixture(scope="session")
 def _stub_server() -> Iterator[StubCatalog]:
     catalog = StubCatalog()
@@ -176,18 +285,35 @@ def stub(_stub_server: StubCatalog) -> StubCatalog:
     return _stub_server
 
 
+@pytest.fixture(scope="session")
+def _orders_stub_server() -> Iterator[StubOrders]:
+    orders = StubOrders()
+    yield orders
+    orders.stop()
+
+
+@pytest.fixture
+def orders_stub(_orders_stub_server: StubOrders) -> StubOrders:
+    """The orders stub, running, answering normally and holding no orders."""
+    _orders_stub_server.reset()
+    if not _orders_stub_server.running:
+        _orders_stub_server.start()
+    return _orders_stub_server
+
+
 OpenGateway = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def open_gateway(stub: StubCatalog) -> OpenGateway:
+def open_gateway(stub: StubCatalog, orders_stub: StubOrders) -> OpenGateway:
     """`async with open_gateway(SETTING=value, ...) as client:` the gateway app, lifespan and all,
-    in front of the stub; settings not given are pinned so the environment cannot change a test."""
+    in front of the stubs; settings not given are pinned so the environment cannot change a test."""
 
     @asynccontextmanager
     async def open_(client_address: str = "127.0.0.1", **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
         values: dict[str, Any] = {
             "catalog_url": stub.url,
+            "orders_url": orders_stub.url,
             "access_log": False,
             "rate_limit": "off",
             "redis_url": None,

@@ -1,4 +1,4 @@
-"""The api-gateway: the public REST API under /api, forwarding to catalog."""
+"""The api-gateway: the public REST API under /api, forwarding to catalog and orders."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from api_gateway.proxy import UpstreamProxy
 from api_gateway.ratelimit import RateLimitMiddleware, create_rate_limiter
-from api_gateway.routes import API_PREFIX, products_router
+from api_gateway.routes import API_PREFIX, orders_router, products_router
 from api_gateway.settings import GatewaySettings
 from shopfloor_common.app import create_service_app
 from shopfloor_common.client import ClientPolicy, ServiceClient
@@ -21,6 +21,7 @@ CORS_ALLOWED_HEADERS = ["X-API-Key", "Content-Type", "Idempotency-Key", "X-Reque
 CORS_EXPOSED_HEADERS = [
     "X-Request-ID",
     "Location",
+    "Idempotent-Replayed",
     "Retry-After",
     "RateLimit-Policy",
     "RateLimit-Limit",
@@ -30,20 +31,20 @@ CORS_EXPOSED_HEADERS = [
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
-    catalog = ServiceClient(
-        "catalog",
-        settings.catalog_url,
-        ClientPolicy(
-            timeout_seconds=settings.upstream_timeout_seconds,
-            connect_timeout_seconds=min(0.5, settings.upstream_timeout_seconds),
-            max_attempts=settings.upstream_max_attempts,
-            breaker_failure_threshold=settings.breaker_failure_threshold,
-            breaker_reset_seconds=settings.breaker_reset_seconds,
-        ),
+    policy = ClientPolicy(
+        timeout_seconds=settings.upstream_timeout_seconds,
+        connect_timeout_seconds=min(0.5, settings.upstream_timeout_seconds),
+        max_attempts=settings.upstream_max_attempts,
+        breaker_failure_threshold=settings.breaker_failure_threshold,
+        breaker_reset_seconds=settings.breaker_reset_seconds,
     )
+    # One client (and so one circuit breaker) per upstream: orders being down must not open the
+    # circuit to catalog, and the product pages keep working while checkout is unavailable.
+    catalog = ServiceClient("catalog", settings.catalog_url, policy)
+    orders = ServiceClient("orders", settings.orders_url, policy)
     rate_limiter = create_rate_limiter(settings)
 
-    # No readiness checks, deliberately: if /readyz followed catalog, a catalog outage would take
+    # No readiness checks, deliberately: if /readyz followed an upstream, a catalog outage would take
     # every gateway pod out of rotation and clients would get connection errors from the edge
     # instead of the gateway's 503 problem+json (and the breaker could never see catalog return).
     # The gateway is ready when it can answer; /readyz still turns 503 on SIGTERM.
@@ -57,6 +58,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
         finally:
             await catalog.close()
+            await orders.close()
             if rate_limiter is not None:
                 await rate_limiter.close()
 
@@ -71,6 +73,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         redoc_url=None,
     )
     app.include_router(products_router(UpstreamProxy(catalog, API_PREFIX), settings.image_upload_max_bytes))
+    app.include_router(orders_router(UpstreamProxy(orders, API_PREFIX)))
 
     # Appended, so both sit inside the observability middleware create_service_app added: CORS
     # preflights and 429s then carry X-Request-ID and are counted in the metrics, and CORS sits

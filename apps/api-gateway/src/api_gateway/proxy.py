@@ -1,6 +1,6 @@
 """Forwarding a request to an upstream service and its answer back, without re-encoding either.
 
-Upstream answers below 500 are passed through as they are (catalog's errors are already
+Upstream answers below 500 are passed through as they are (the services' errors are already
 problem+json). An upstream that cannot answer becomes a 503 naming it, and one that fails with
 a 500 becomes a 502: the fault is behind the gateway, and a client may retry a 503 later.
 """
@@ -44,11 +44,12 @@ PASSED_RESPONSE_HEADERS = (
     "retry-after",
     "www-authenticate",
     "vary",
+    "idempotent-replayed",  # orders: this answer repeats the one a checkout with the same key got
 )
 
 
 def forwarded_headers(request: Request) -> dict[str, str]:
-    """The request headers catalog needs; one pass over the raw list, since this is on every request."""
+    """The request headers the upstreams need; one pass over the raw list, since this is on every request."""
     headers = {"accept-encoding": "identity"}
     for raw_name, raw_value in request.scope["headers"]:
         name = FORWARDED_REQUEST_HEADERS.get(raw_name)

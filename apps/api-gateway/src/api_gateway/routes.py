@@ -1,22 +1,43 @@
-"""The public product API under /api, forwarded to catalog.
+"""The public API under /api: products forwarded to catalog, orders forwarded to orders.
 
 Input is validated here with the shared contract models, so a bad request is a 422 naming the
-field without a trip to catalog and the OpenAPI document shows the bodies; what is forwarded is
-the client's own bytes. Answers are catalog's bytes, never parsed and re-serialized: the product
-read is the hot path.
+field without a trip upstream and the OpenAPI document shows the bodies; what is forwarded is
+the client's own bytes. Answers are the upstream's bytes, never parsed and re-serialized: the
+product read is the hot path.
+
+Order lines are not enriched with catalog data here: orders snapshots each line's product name
+(with its price) when the order is placed, so the name is already in the answer, it is the name
+the customer bought under, and an order stays readable while catalog is down. Looking names up
+again would cost a catalog call per order read and could only show a name the order never had.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Security
+from fastapi import APIRouter, Header, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.responses import Response
 
 from api_gateway.proxy import UpstreamProxy, forwarded_headers
 from shopfloor_common.auth import ADMIN_KEY_HEADER
-from shopfloor_common.contracts.catalog import MAX_PAGE_SIZE, Product, ProductCreate, ProductPage, ProductUpdate, Sku
+from shopfloor_common.contracts.catalog import (
+    MAX_PAGE_SIZE,
+    OrderId,
+    Product,
+    ProductCreate,
+    ProductPage,
+    ProductUpdate,
+    Sku,
+)
+from shopfloor_common.contracts.orders import (
+    IdempotencyKey,
+    Order,
+    OrderCreate,
+    OrderPage,
+    OrderStatus,
+    TransitionRequest,
+)
 from shopfloor_common.errors import PROBLEM_JSON, Problem
 
 API_PREFIX = "/api"
@@ -197,6 +218,116 @@ def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIR
     )
     async def get_image(name: ImageNamePath, request: Request) -> Response:
         return await catalog.forward("GET", f"/images/{name}", headers=forwarded_headers(request))
+
+    return router
+
+
+OrderIdPath = Annotated[OrderId, Path(description="The order's id, as `POST /api/orders` returned it.")]
+IdempotencyKeyHeader = Annotated[
+    IdempotencyKey,
+    Header(
+        alias="Idempotency-Key",
+        description="A key the client makes up per checkout (a UUID, say) and sends again with every retry of "
+        "it: the same key with the same body gives the same order, never a second one.",
+    ),
+]
+
+
+def _order_problems() -> dict[int | str, dict[str, Any]]:
+    return {
+        422: _problem("Invalid input; `errors` names each field"),
+        429: _problem("Too many requests from this client; see Retry-After"),
+        502: _problem("orders failed to answer"),
+        503: _problem("orders is unavailable; see Retry-After"),
+    }
+
+
+def orders_router(orders: UpstreamProxy) -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    admin = [Security(admin_key)]
+    problems = _order_problems()
+    item_problems = {**problems, 404: _problem("No such order")}
+
+    @router.post(
+        "/orders",
+        tags=["orders"],
+        summary="Place an order (checkout)",
+        status_code=201,
+        responses={
+            201: _json_response(Order, "Placed: CONFIRMED (stock reserved) or REJECTED (not enough stock)"),
+            202: _json_response(Order, "Accepted as PENDING: stock could not be reserved yet and will be"),
+            **problems,
+            409: _problem("This Idempotency-Key was used with another body"),
+        },
+    )
+    async def create_order(order: OrderCreate, idempotency_key: IdempotencyKeyHeader, request: Request) -> Response:
+        # The key makes a repeat harmless (orders answers it with the order it already made), so a
+        # checkout lost to a timeout or a 503 is retried here rather than left to the client.
+        return await orders.forward(
+            "POST", "/orders", body=await request.body(), headers=_json_headers(request), idempotent=True
+        )
+
+    @router.get(
+        "/orders",
+        tags=["orders"],
+        summary="List orders",
+        responses={200: _json_response(OrderPage, "One page of orders"), **problems},
+    )
+    async def list_orders(
+        request: Request,
+        status: Annotated[OrderStatus | None, Query(description="Only orders in this status.")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 20,
+        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Orders to skip.")] = 0,
+    ) -> Response:
+        params = [("limit", str(limit)), ("offset", str(offset))]
+        if status is not None:
+            params.append(("status", status))
+        return await orders.forward("GET", "/orders", params=params, headers=forwarded_headers(request))
+
+    @router.get(
+        "/orders/{order_id}",
+        tags=["orders"],
+        summary="Get one order with its history",
+        responses={200: _json_response(Order, "The order, its lines and every status change"), **item_problems},
+    )
+    async def get_order(order_id: OrderIdPath, request: Request) -> Response:
+        return await orders.forward("GET", f"/orders/{order_id}", headers=forwarded_headers(request))
+
+    @router.post(
+        "/orders/{order_id}/cancel",
+        tags=["orders"],
+        summary="Cancel an order and release its stock",
+        responses={
+            200: _json_response(Order, "The order, CANCELLED (also when it already was)"),
+            **item_problems,
+            409: _problem("The order is past cancelling; `allowed` lists where it can go"),
+        },
+    )
+    async def cancel_order(order_id: OrderIdPath, request: Request) -> Response:
+        # Cancelling a cancelled order answers the order again, so a retry cannot release twice.
+        return await orders.forward(
+            "POST", f"/orders/{order_id}/cancel", headers=forwarded_headers(request), idempotent=True
+        )
+
+    @router.post(
+        "/orders/{order_id}/transitions",
+        tags=["admin"],
+        dependencies=admin,
+        summary="Move an order along its lifecycle",
+        responses={
+            200: _json_response(Order, "The order in its new status"),
+            **item_problems,
+            401: _problem("X-API-Key missing"),
+            403: _problem("X-API-Key wrong"),
+            409: _problem("Not allowed from the current status; `allowed` lists where it can go"),
+        },
+    )
+    async def transition_order(order_id: OrderIdPath, transition: TransitionRequest, request: Request) -> Response:
+        # Not retried: a repeat of a transition that went through would be refused as invalid
+        # from the new status, and the client would read that as a failure.
+        return await orders.forward(
+            "POST", f"/orders/{order_id}/transitions", body=await request.body(), headers=_json_headers(request)
+        )
 
     return router
 

@@ -1,4 +1,4 @@
-"""The gateway's configuration: where catalog is, how long to wait for it, who may call from a browser
+"""The gateway's configuration: where catalog and orders are, how long to wait for them, who may call from a browser
 and how fast one client may call."""
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ class GatewaySettings(ServiceSettings, RedisSettings):
         pattern=r"^https?://",
         description="Base URL of the catalog service (http://catalog-service:8081 in a cluster).",
     )
+    orders_url: str = Field(
+        default="http://127.0.0.1:8082",
+        pattern=r"^https?://",
+        description="Base URL of the orders service (http://orders-service:8082 in a cluster).",
+    )
     upstream_timeout_seconds: float = Field(
         default=2.0,
         gt=0,
@@ -34,7 +39,11 @@ class GatewaySettings(ServiceSettings, RedisSettings):
         "about this times UPSTREAM_MAX_ATTEMPTS before it gets a 503.",
     )
     upstream_max_attempts: int = Field(
-        default=3, ge=1, le=5, description="Attempts per idempotent upstream call (GET, PUT, DELETE); writes try once."
+        default=3,
+        ge=1,
+        le=5,
+        description="Attempts per idempotent upstream call (GET, PUT, DELETE, and a checkout, which carries its "
+        "Idempotency-Key); other writes try once.",
     )
     breaker_failure_threshold: int = Field(
         default=5, ge=1, le=1000, description="Consecutive upstream failures that open its circuit breaker."
