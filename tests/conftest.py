@@ -2,8 +2,9 @@
 
 Services run from the repo's console scripts on free loopback ports, each on a copy of one catalog
 database migrated and seeded once per session (so a test pays for `serve`, not for three Python
-starts), in the test's own temporary folder. Every process started here is stopped at teardown,
-and dies with the test run if that is killed (see shopfloor.processes).
+starts), and orders on a copy of one migrated (unseeded) orders database, in the test's own
+temporary folder. Every process started here is stopped at teardown, and dies with the test run
+if that is killed (see shopfloor.processes).
 """
 
 from __future__ import annotations
@@ -93,17 +94,46 @@ def catalog_database_url(seeded_catalog_database: Path, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{copy}"
 
 
+class MigratedOrdersDatabase:
+    """One migrated orders SQLite database per session, made the first time a test starts orders
+    (so suites that never start orders never pay for it)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._template: Path | None = None
+
+    async def copy_to(self, destination: Path) -> None:
+        if self._template is None:
+            spec = _specs()["orders"]
+            env = service_environment(
+                spec, [spec], state_dir=self.folder, admin_key=ADMIN_KEY, base=clean_environment()
+            )
+            process = ManagedProcess("orders", [str(service_executable("orders")), "migrate"], env=env, cwd=self.folder)
+            code = await run_to_completion(process, 120)
+            assert code == 0, f"orders migrate failed ({code}):\n{process.tail_text()}"
+            self._template = self.folder / "orders.db"
+        shutil.copyfile(self._template, destination)
+
+
+@pytest.fixture(scope="session")
+def migrated_orders_database(tmp_path_factory: pytest.TempPathFactory) -> MigratedOrdersDatabase:
+    return MigratedOrdersDatabase(tmp_path_factory.mktemp("orders-template"))
+
+
 @pytest.fixture
 def service_lines() -> Lines:
     return Lines()
 
 
 @pytest.fixture
-async def start_service(tmp_path: Path, catalog_database_url: str, service_lines: Lines) -> AsyncIterator[StartService]:
+async def start_service(
+    tmp_path: Path, catalog_database_url: str, migrated_orders_database: MigratedOrdersDatabase, service_lines: Lines
+) -> AsyncIterator[StartService]:
     """Start `<service> serve` on a free port and wait until /readyz answers 200.
 
     CATALOG_URL and friends point at the ports of services already started by this fixture, so
-    start catalog before api-gateway. `port=` restarts a service on the port it had."""
+    start catalog before api-gateway. `port=` restarts a service on the port it had (orders keeps
+    its database across a restart: it is copied in only at the first start)."""
     specs = _specs()
     started: list[RunningService] = []
     ports: dict[str, int] = {}
@@ -119,6 +149,8 @@ async def start_service(tmp_path: Path, catalog_database_url: str, service_lines
         if name == "catalog":
             environment["DATABASE_URL"] = catalog_database_url
             environment["IMAGE_DIR"] = str(tmp_path / "images")
+        if name == "orders" and not (tmp_path / "orders.db").exists():
+            await migrated_orders_database.copy_to(tmp_path / "orders.db")  # where DATABASE_URL points
         environment.update(env or {})
         process = ManagedProcess(
             name, [str(service_executable(name)), "serve"], env=environment, cwd=tmp_path, sink=service_lines

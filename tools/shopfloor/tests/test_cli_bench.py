@@ -13,6 +13,7 @@ from shopfloor.bench import (
     END_MARKER,
     BenchError,
     BenchOptions,
+    parse_checkout_summary,
     parse_summary,
     results_block,
     update_performance_page,
@@ -96,3 +97,39 @@ def test_the_page_is_created_then_only_its_generated_block_is_replaced(tmp_path:
     assert "**0.45**" not in text
     assert text.count(BEGIN_MARKER) == text.count(END_MARKER) == 1
     assert "**FAIL**" in text
+
+
+def checkout_summary(count: int, checks_passed: float) -> dict[str, Any]:
+    return {
+        "metrics": {
+            "http_reqs{scenario:checkout}": {"count": count, "rate": 1.0},
+            "http_req_duration{scenario:checkout}": {"med": 40.0, "p(99)": 180.5, "max": 300.0},
+            "http_req_failed{scenario:checkout}": {"passes": 0, "fails": count, "value": 0.0},
+            "checks{scenario:checkout}": {"passes": count, "fails": 0, "value": checks_passed},
+        }
+    }
+
+
+def test_checkout_figures_land_in_the_page_with_their_verdict(tmp_path: Path) -> None:
+    options = BenchOptions(repo=tmp_path, checkout_vus=16, checkout_seconds=15)
+    result = parse_summary(summary(60_000, 27_000, 12.5), options)
+    result.checkout = parse_checkout_summary(checkout_summary(1_500, 1.0), options.checkout_seconds)
+    result.checkout.orders_by_status = {"CONFIRMED": 1_510}
+    assert result.checkout.orders_per_second == 100
+    assert result.checkout.ok
+
+    block = results_block(result, options, context())
+    assert "**100.0 orders/s**" in block
+    assert "**180.5 ms** (p50 40.0 ms)" in block
+    assert "CONFIRMED 1,510" in block
+
+    result.checkout = parse_checkout_summary(checkout_summary(1_500, 0.9), options.checkout_seconds)
+    assert not result.checkout.ok
+    assert "10.00% | ≤ 1% | **FAIL**" in results_block(result, options, context())
+
+
+def test_a_checkout_run_without_its_metrics_is_an_error() -> None:
+    document = checkout_summary(10, 1.0)
+    del document["metrics"]["checks{scenario:checkout}"]
+    with pytest.raises(BenchError, match="checks"):
+        parse_checkout_summary(document, 15)

@@ -193,7 +193,7 @@ async def test_answers_503_while_starting(upstream: Upstream, client: aiohttp.Cl
             assert response.status == 503
             assert response.headers["Retry-After"] == "1"
             assert response.content_type == "application/problem+json"
-        edge.starting = False
+        edge.mark_ready("api-gateway")
         async with client.get(url) as response:
             assert response.status == 200
     finally:

@@ -18,8 +18,8 @@ def test_readme_configuration_table_is_up_to_date() -> None:
 
 def test_table_lists_every_service_variable_with_its_default() -> None:
     table = config_table(REPO)
-    assert "| `ADMIN_API_KEY` | catalog | **required** |" in table
-    assert "| `CATALOG_URL` | api-gateway |" in table
+    assert "| `ADMIN_API_KEY` | catalog, orders | **required** |" in table
+    assert "| `CATALOG_URL` | api-gateway, orders |" in table
     port_row = next(line for line in table.splitlines() if line.startswith("| `PORT` |"))
     assert "`8080` (api-gateway)" in port_row
     assert "`8081` (catalog)" in port_row

@@ -149,11 +149,12 @@ class EdgeRouter:
         starting: bool = False,
         on_upstream_error: Callable[[str], None] | None = None,
     ) -> None:
-        """`starting`: answer 503 "still starting" (no upstream call) until `starting` is set to
-        False, so early requests get a clear answer instead of a refused upstream.
+        """`starting`: answer 503 "still starting" (no upstream call) on a route until its service
+        is marked ready (`mark_ready`), so early requests get a clear answer instead of a refused
+        upstream, and each route opens as soon as its own service can serve.
         `on_upstream_error`: where to report an upstream that failed (default: the log)."""
         self.routes = list(routes)
-        self.starting = starting
+        self.not_ready: set[str] = {route.name for route in self.routes} if starting else set()
         self.on_upstream_error = on_upstream_error or log.warning
         self.index_links = list(index_links)
         self.connect_timeout_seconds = connect_timeout_seconds
@@ -168,6 +169,9 @@ class EdgeRouter:
         app.on_startup.append(self._open)
         app.on_cleanup.append(self._close)
         return app
+
+    def mark_ready(self, name: str) -> None:
+        self.not_ready.discard(name)
 
     async def _open(self, _app: web.Application) -> None:
         self._session = aiohttp.ClientSession(
@@ -208,7 +212,7 @@ class EdgeRouter:
             if request.path == "/" and request.method in {"GET", "HEAD"}:
                 return web.Response(text=index_page(self.routes, self.index_links), content_type="text/html")
             return _problem(404, f"no route for {request.path}", "no-route", request)
-        if self.starting:
+        if route.name in self.not_ready:
             return _problem(
                 503, "the shop is still starting; try again in a moment", "starting", request, {"Retry-After": "1"}
             )

@@ -181,6 +181,7 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         self._stop = asyncio.Event()
         self._stop_reason = ""
+        self._edge: EdgeRouter | None = None
         self._running: list[ManagedProcess] = []
 
     def request_stop(self, reason: str) -> None:
@@ -226,10 +227,10 @@ class Stack:
                 )
                 for s in services
             }
+            self._edge = edge
             code = await self._bring_up_all(services, executables, envs)
             if code is not None:
                 return code
-            edge.starting = False
             self._print_banner(services, edge, admin_key, time.monotonic() - started)
             return await self._supervise()
         finally:
@@ -266,7 +267,10 @@ class Stack:
         self.processes[service.name] = process
         self._running.append(process)
         await process.start()
-        return await self._ready(service)
+        failure = await self._ready(service)
+        if failure is None and self._edge is not None:
+            self._edge.mark_ready(service.name)
+        return failure
 
     async def _first_failures(self, steps: Sequence[Coroutine[None, None, str | None]]) -> list[str] | None:
         """Run `steps` (each returns None or a failure message) until all succeed ([]), one fails
