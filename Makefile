@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run test lint format typecheck pytest bench lock clean
+.PHONY: help venv run test lint format typecheck pytest bench render lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,11 +62,16 @@ test: lint typecheck pytest ## lint, types and all tests
 bench: $(STAMP) ## k6 benchmarks on loopback; figures go to docs/performance.md
 	$(BIN)/shopfloor bench
 
+# ENV=<env> renders one environment of environments/ (all of them by default).
+ENV ?= all
+render: $(STAMP) ## write the manifests Argo CD applies to rendered/<env>.yaml (ENV=prod; default all)
+	$(BIN)/shopfloor render --env $(ENV) --out rendered
+
 lock: ## re-pin the hash-locked requirements after a dependency change
 	$(BIN)/uv pip compile requirements/bootstrap.in --generate-hashes --custom-compile-command "make lock" -o requirements/bootstrap.txt
 	$(BIN)/uv pip compile requirements/local.in requirements/dev.in --python-version 3.11 --generate-hashes \
 	  --no-emit-package shopfloor-common --no-emit-package shopfloor-catalog \
-	  --no-emit-package shopfloor-api-gateway --no-emit-package shopfloor \
+	  --no-emit-package shopfloor-api-gateway --no-emit-package shopfloor-orders --no-emit-package shopfloor \
 	  --custom-compile-command "make lock" -o requirements/dev.txt
 	$(BIN)/uv pip compile requirements/checkov.in --python-version 3.11 --generate-hashes \
 	  --custom-compile-command "make lock" -o requirements/checkov.txt

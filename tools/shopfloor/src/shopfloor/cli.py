@@ -33,6 +33,16 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {text!r}")
+    return value
+
+
 def _default_edge_port() -> int:
     value = os.environ.get("EDGE_PORT")
     if value is None:
@@ -79,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
         help="k6 benchmarks on loopback (make bench); figures go to docs/performance.md",
-        description="Start catalog and api-gateway on a fresh PostgreSQL database and measure, in one k6 run, "
-        "the gateway's throughput as a ratio of catalog's own and the gateway's p99 at a fixed arrival rate.",
+        description="Start catalog, orders and api-gateway on fresh PostgreSQL databases and measure, in one k6 "
+        "run, the gateway's throughput as a ratio of catalog's own and the gateway's p99 at a fixed arrival rate; "
+        "then, in a second run, checkouts per second through the gateway and the p99 of POST /api/orders.",
     )
     bench.add_argument(
         "--database-url",
@@ -91,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--throughput-seconds", type=int, default=15, help="length of each throughput scenario")
     bench.add_argument("--rate", type=int, default=200, help="arrival rate of the latency scenario, req/s")
     bench.add_argument("--latency-seconds", type=int, default=20, help="length of the latency scenario")
+    bench.add_argument("--checkout-vus", type=int, default=16, help="virtual users of the checkout scenario")
+    bench.add_argument("--checkout-seconds", type=int, default=15, help="length of the checkout scenario")
     bench.add_argument("--no-docs", action="store_true", help="do not write docs/performance.md")
     bench.add_argument(
         "--compare-clients", action="store_true", help="also compare aiohttp and httpx forwarding (a small extra run)"
@@ -102,6 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     edge.add_argument("--port", type=_port, default=None, help=f"default: $EDGE_PORT or {DEFAULT_EDGE_PORT}")
 
+    render = commands.add_parser(
+        "render",
+        help="render an environment's manifests with Helm's engine (make render ENV=<env>)",
+        description="Render every chart the environment deploys with its values from environments/<env>/, as "
+        "Argo CD will apply them, into one YAML stream to read top to bottom. Without --out it is printed.",
+    )
+    render.add_argument(
+        "--env",
+        action="append",
+        required=True,
+        metavar="ENV",
+        help="environment under environments/ (repeatable; `all` for every one)",
+    )
+    render.add_argument("--out", type=Path, help="write <DIR>/<env>.yaml instead of printing")
+
     config_table = commands.add_parser(
         "config-table", help="print the configuration table generated from the services' settings classes"
     )
@@ -111,6 +139,45 @@ def build_parser() -> argparse.ArgumentParser:
     config_table.add_argument(
         "--check", action="store_true", help="exit 1 when README.md's table differs from the generated one"
     )
+
+    consistency = commands.add_parser(
+        "check-consistency",
+        help="check that stock and orders add up, through the HTTP APIs (chaos experiments call it)",
+        description="For every product: initial stock = stock + units held by CONFIRMED/PAID/SHIPPED/DELIVERED "
+        "orders; no order PENDING for longer than --max-pending-age; no order listed twice; every acknowledged "
+        "order exists once. Run it when the traffic has stopped. Exit 0 consistent, 1 not (each violation "
+        "named), 2 when it could not check.",
+    )
+    consistency.add_argument(
+        "--gateway-url", help="the public API root, e.g. http://127.0.0.1:8000/api (default: the local edge's)"
+    )
+    consistency.add_argument("--catalog-url", help="catalog's own address (with --orders-url, instead of the gateway)")
+    consistency.add_argument("--orders-url", help="orders' own address (with --catalog-url)")
+    consistency.add_argument("--api-key", help="sent as X-API-Key (default: $ADMIN_API_KEY when set)")
+    consistency.add_argument(
+        "--snapshot", type=Path, metavar="FILE", help="only record the initial stock (stock + held, per sku) in FILE"
+    )
+    consistency.add_argument(
+        "--initial-stock", type=Path, metavar="FILE", help="JSON {sku: units} written by --snapshot earlier"
+    )
+    consistency.add_argument(
+        "--max-pending-age",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest an order may stay PENDING (default 60)",
+    )
+    consistency.add_argument(
+        "--acknowledged", type=Path, metavar="FILE", help="order ids clients were told about, one a line"
+    )
+    consistency.add_argument(
+        "--settle",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="while inconsistent (or, for --snapshot, while orders are PENDING), look again every second this long",
+    )
+    consistency.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -146,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             latency_seconds=args.latency_seconds,
             write_docs=not args.no_docs,
             compare_clients=args.compare_clients,
+            checkout_vus=args.checkout_vus,
+            checkout_seconds=args.checkout_seconds,
         )
         raise SystemExit(run_bench(bench_options))
     if args.command == "edge":
@@ -153,8 +222,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         port = args.port if args.port is not None else _default_edge_port()
         raise SystemExit(asyncio.run(run_edge_forever(args.route, port)))
+    if args.command == "render":
+        raise SystemExit(_render(repo, args.env, args.out))
     if args.command == "config-table":
         raise SystemExit(_config_table(repo, write=args.write, check=args.check))
+    if args.command == "check-consistency":
+        from shopfloor.consistency import run_check_consistency
+
+        raise SystemExit(run_check_consistency(args, default_edge_port=_default_edge_port))
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -175,4 +250,21 @@ def _config_table(repo: Path, *, write: bool, check: bool) -> int:
         return 0
     readme.write_text(updated)
     print(f"updated the configuration table in {readme}")
+    return 0
+
+
+def _render(repo: Path, requested: list[str], out_dir: Path | None) -> int:
+    from shopfloor.render import RenderError, environments, render_environments, write_rendered
+
+    names = environments(repo) if "all" in requested else list(dict.fromkeys(requested))
+    try:
+        for rendered in render_environments(repo, names):
+            if out_dir is None:
+                sys.stdout.write(rendered.to_yaml())
+            else:
+                target = write_rendered(rendered, out_dir)
+                print(f"{rendered.environment}: {len(rendered.manifests)} objects -> {target}")
+    except RenderError as exc:
+        print(f"shopfloor render: {exc}", file=sys.stderr)
+        return 1
     return 0
