@@ -71,7 +71,13 @@ async def test_run_serves_seeded_products_through_the_edge_and_stops_on_ctrl_c(t
         assert all({"sku", "name", "price_cents"} <= set(item) for item in products["items"])
         assert elapsed < START_BUDGET_SECONDS, f"took {elapsed:.1f}s"
 
+        # Routes open as their services become ready; the banner follows once every service is.
+        banner_deadline = time.monotonic() + 30
+        while "Shopfloor is up" not in lines.text("shopfloor") and time.monotonic() < banner_deadline:
+            assert runner.returncode is None, f"shopfloor run exited early:\n{lines.text('shopfloor')}"
+            await asyncio.sleep(0.1)
         output = lines.text("shopfloor")
+        assert "Shopfloor is up" in output, output
         pids = [int(pid) for pid in re.findall(r"\(pid (\d+)\)", output.split("Shopfloor is up", 1)[1])]
         assert len(pids) >= 2, output
         assert re.search(r"admin key\s+\S{16,}", output)
