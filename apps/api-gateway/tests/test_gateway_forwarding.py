@@ -258,3 +258,19 @@ async def test_openapi_documents_the_contract_bodies_under_api(open_gateway: Ope
     assert read["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Product")
     assert "application/problem+json" in read["503"]["content"]
     assert "multipart/form-data" in spec["paths"]["/api/products/{sku}/image"]["put"]["requestBody"]["content"]
+
+
+async def test_product_read_fast_path_validates_like_the_documented_route(
+    stub: StubCatalog, open_gateway: OpenGateway
+) -> None:
+    async with open_gateway() as client:
+        refused = await client.get("/api/products/bad%20sku!")
+        spec = (await client.get("/api/openapi.json")).json()
+        metrics = (await client.get("/metrics")).text
+
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+    assert [e["field"] for e in refused.json()["errors"]] == ["sku"]
+    assert stub.requests == []  # refused before catalog
+    assert "get" in spec["paths"]["/api/products/{sku}"]  # still documented
+    assert 'route="/api/products/{sku}"' in metrics  # counted under its template, not <unmatched>

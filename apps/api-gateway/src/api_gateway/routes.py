@@ -13,16 +13,19 @@ again would cost a catalog call per order read and could only show a name the or
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.responses import Response
+from starlette.routing import Route
 
 from api_gateway.proxy import UpstreamProxy, forwarded_headers
 from shopfloor_common.auth import ADMIN_KEY_HEADER
 from shopfloor_common.contracts.catalog import (
     MAX_PAGE_SIZE,
+    SKU_PATTERN,
     OrderId,
     Product,
     ProductCreate,
@@ -110,6 +113,32 @@ def _json_response(model: type[Any], description: str) -> dict[str, Any]:
     return {"model": model, "description": description}
 
 
+def product_read_fast_path(catalog: UpstreamProxy) -> Route:
+    """`GET /api/products/{sku}` as a plain Starlette route, ahead of the documented FastAPI route.
+
+    The busiest read of the shop: measured side by side on this 2-core machine, FastAPI's
+    per-request machinery (dependency solving, parameter validation, the nested included
+    routers) took the gateway from ~1,280 to ~770 req/s on this route, below the 0.40
+    gateway/direct target (docs/performance.md). The behaviour is the documented route's: the
+    same sku pattern (422 problem+json naming `sku`), the same forwarding, the same middleware.
+    """
+    sku_pattern = re.compile(SKU_PATTERN)
+
+    async def read_product(request: Request) -> Response:
+        sku: str = request.path_params["sku"]
+        if not sku_pattern.match(sku):
+            raise Problem(
+                422,
+                "invalid request: sku",
+                type_="validation",
+                title="Invalid request",
+                errors=[{"field": "sku", "in": "path", "message": f"String should match pattern '{SKU_PATTERN}'"}],
+            )
+        return await catalog.forward("GET", f"/products/{sku}", headers=forwarded_headers(request))
+
+    return Route(f"{API_PREFIX}/products/{{sku}}", read_product, methods=["GET"], include_in_schema=False)
+
+
 def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     admin = [Security(admin_key)]
@@ -141,6 +170,7 @@ def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIR
         responses={200: _json_response(Product, "The product"), **ITEM_PROBLEMS},
     )
     async def get_product(sku: Sku, request: Request) -> Response:
+        # Documents the route; requests are served by product_read_fast_path() (see there).
         return await catalog.forward("GET", f"/products/{sku}", headers=forwarded_headers(request))
 
     @router.post(

@@ -18,6 +18,7 @@ from shopfloor_common.auth import admin_guard
 from shopfloor_common.cache import Cache
 from shopfloor_common.contracts.catalog import (
     MAX_PAGE_SIZE,
+    SKU_PATTERN,
     Product,
     ProductCreate,
     ProductPage,
@@ -32,7 +33,7 @@ CACHE_NAMESPACE = "catalog"
 JSON = "application/json"
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
-SkuPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="The product's sku.")]
+SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="The product's sku.")]
 OrderIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 _problem: dict[str, Any] = {"content": {"application/problem+json": {}}}

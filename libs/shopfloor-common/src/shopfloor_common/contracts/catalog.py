@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 Sku = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"),
+    StringConstraints(pattern=SKU_PATTERN),
     Field(description="Stock-keeping unit: letters, digits, '-' and '_', 1-64 characters.", examples=["MUG-001"]),
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
