@@ -22,7 +22,8 @@ import pytest
 
 from shopfloor.discovery import ServiceSpec, discover_services, find_repo_root
 from shopfloor.processes import ManagedProcess, run_to_completion, wait_ready
-from shopfloor.stack import free_port, service_environment, service_executable
+from shopfloor.stack import service_environment, service_executable
+from shopfloor_common.localserver import free_port
 
 REPO = find_repo_root(Path(__file__).parent)
 ADMIN_KEY = "e2e-admin-key-" + secrets.token_hex(8)

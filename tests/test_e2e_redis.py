@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shopfloor.processes import ManagedProcess
-from shopfloor.stack import free_port
+from shopfloor_common.localserver import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 

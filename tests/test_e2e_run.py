@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from shopfloor.processes import ManagedProcess
-from shopfloor.stack import free_port
+from shopfloor_common.localserver import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 

@@ -7,9 +7,6 @@ sockets: refused connections when it is stopped, real timeouts when it is slow, 
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -18,12 +15,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from api_gateway.app import create_app
 from api_gateway.settings import GatewaySettings
 from shopfloor_common.contracts.orders import TRANSITIONS
+from shopfloor_common.localserver import ThreadedServer
 
 ADMIN_KEY = "stub-admin-key-0123456789"
 PROBLEM_JSON = "application/problem+json"
@@ -36,12 +33,6 @@ MUG_BYTES = (
 )
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 IMAGE_NAME = "MUG-001-0123456789abcdef.png"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -66,35 +57,22 @@ class StubServer:
     name = "stub"
 
     def __init__(self) -> None:
-        self.port = free_port()
         self.fail_status: int | None = None
         self.delay_seconds = 0.0
         self.requests: list[SeenRequest] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedServer()
+        self.port = self._server.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     def start(self) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        config = uvicorn.Config(self, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=0)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"stub {self.name} did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._server.serve(self)
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._server.running
 
     def reset(self) -> None:
         self.fail_status = None
@@ -102,10 +80,7 @@ class StubServer:
         self.requests = []
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._server.shutdown()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+from shopfloor_common.localserver import free_port
 
 if TYPE_CHECKING:
     from conftest import StubCatalog
@@ -28,7 +29,7 @@ class ServedGateway:
 
 def _start_gateway(stub: StubCatalog, log_path: Path) -> ServedGateway | None:
     """The gateway, ready; None when its port was taken between choosing and binding it."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PORT": str(port),
@@ -56,12 +57,6 @@ def _start_gateway(stub: StubCatalog, log_path: Path) -> ServedGateway | None:
                 return None
             pytest.fail(f"api-gateway did not become ready:\n{output[-3000:]}")
         time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

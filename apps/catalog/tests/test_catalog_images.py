@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +10,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
+from shopfloor_common.localserver import free_port
+
 from .conftest import ADMIN, CatalogFactory, assert_problem, create, png_bytes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def upload(client: httpx.AsyncClient, sku: str, data: bytes, filename: str = "photo.png") -> httpx.Response:

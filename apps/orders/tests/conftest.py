@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,7 +22,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import update
 from starlette.types import Receive, Scope, Send
@@ -37,17 +34,12 @@ from orders.app import create_app as create_orders_app
 from orders.models import OrderRow
 from orders.settings import OrdersSettings
 from shopfloor_common.db import upgrade_to_head, utcnow
+from shopfloor_common.localserver import ThreadedServer
 
 ADMIN_KEY = "orders-test-admin-key-0123456789"
 ADMIN = {"X-API-Key": ADMIN_KEY}
 PROBLEM_JSON = "application/problem+json"
 CUSTOMER = {"name": "Ada Lovelace", "email": "ada@example.com", "address": "12 Analytical Row"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -94,14 +86,13 @@ class CatalogServer:
     def __init__(self, database_url: str, image_dir: Path) -> None:
         self.database_url = database_url
         self.image_dir = image_dir
-        self.port = free_port()
         self.faults = Faults()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedServer(lifespan="on")
+        self.port = self._server.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     def start(self) -> None:
         settings = CatalogSettings(
@@ -111,26 +102,10 @@ class CatalogServer:
             access_log=False,
             environment="test",
         )
-        app = FaultyCatalog(create_catalog_app(settings), self.faults)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("catalog did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._server.serve(FaultyCatalog(create_catalog_app(settings), self.faults))
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._server.shutdown()
 
 
 @dataclass

@@ -19,9 +19,10 @@ from orders.seed import DEMO_ORDERS, seed_demo_orders
 from orders.settings import OrdersSettings
 from shopfloor_common.contracts.orders import HOLDS_STOCK
 from shopfloor_common.db import create_engine
+from shopfloor_common.localserver import free_port
 from shopfloor_common.settings import load_settings
 
-from .conftest import ADMIN_KEY, OpenShop, Shop, free_port, orders_settings
+from .conftest import ADMIN_KEY, OpenShop, Shop, orders_settings
 
 
 def test_defaults_and_the_reconciler_timing_rule(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from shopfloor import consistency
 from shopfloor.cli import main
 from shopfloor.consistency import Endpoints, OrderSummary, ShopState, check_consistency, evaluate
-from shopfloor.stack import free_port
+from shopfloor_common.localserver import free_port
 
 API_KEY = "consistency-key-0123456789"
 

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from shopfloor.edge import EdgeRouter, Route, match_route
+from shopfloor_common.localserver import free_port
 
 BIG = bytes(range(256)) * 8192  # 2 MiB: larger than any socket buffer, so it must stream
 UPSTREAM_NAME = web.AppKey("upstream_name", str)
@@ -73,12 +74,6 @@ async def start_edge(routes: list[Route], *, starting: bool = False) -> EdgeRout
     edge = EdgeRouter(routes, index_links=[("Products", "/api/products")], starting=starting)
     await edge.start("127.0.0.1", 0)
     return edge
-
-
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_longest_prefix_wins_and_prefixes_match_whole_path_elements() -> None:
@@ -169,7 +164,7 @@ async def test_streams_request_and_response_bodies(upstream: Upstream, client: a
 
 
 async def test_upstream_down_is_a_502_problem(client: aiohttp.ClientSession) -> None:
-    edge = await start_edge([Route("/api", f"http://127.0.0.1:{unused_port()}", "api-gateway")])
+    edge = await start_edge([Route("/api", f"http://127.0.0.1:{free_port()}", "api-gateway")])
     try:
         async with client.get(
             f"http://127.0.0.1:{edge.port}/api/products", headers={"X-Request-ID": "r-1"}

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from shopfloor.processes import ManagedProcess
+from shopfloor_common.localserver import free_port
 
 FAKE_SERVICE = Path(__file__).with_name("fake_service.py")
 pytestmark = pytest.mark.timeout(60)
@@ -48,12 +49,6 @@ class Output:
                         return match
                 self._changed.clear()
                 await self._changed.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def alive(pid: int) -> bool:

@@ -38,7 +38,8 @@ import orjson
 from shopfloor.console import Console
 from shopfloor.discovery import DiscoveryError, ServiceSpec, discover_services
 from shopfloor.processes import ManagedProcess, NotReady, run_to_completion, wait_ready
-from shopfloor.stack import LOCAL_HOST, StackError, free_port, service_executable
+from shopfloor.stack import StackError, service_executable
+from shopfloor_common.localserver import LOCAL_HOST, free_port
 
 DEFAULT_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RATIO_TARGET = 0.40

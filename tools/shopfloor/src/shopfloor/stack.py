@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections.abc import Coroutine, Mapping, Sequence
@@ -35,8 +34,8 @@ from shopfloor.console import Console
 from shopfloor.discovery import DiscoveryError, ServiceSpec, discover_services
 from shopfloor.edge import EdgeRouter, Route
 from shopfloor.processes import ManagedProcess, NotReady, run_to_completion, wait_ready
+from shopfloor_common.localserver import LOCAL_HOST, free_port
 
-LOCAL_HOST = "127.0.0.1"
 DEFAULT_EDGE_PORT = 8000
 ADMIN_KEY_FILE = "admin-key"
 MIN_ADMIN_KEY_LENGTH = 16  # what AdminSettings accepts
@@ -59,13 +58,6 @@ class RunOptions:
     prepare_timeout_seconds: float = 120.0
     stop_timeout_seconds: float = 10.0
     raw_logs: bool = False
-
-
-def free_port(host: str = LOCAL_HOST) -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
