@@ -24,6 +24,7 @@ from starlette.routing import Route
 from api_gateway.proxy import UpstreamProxy, forwarded_headers
 from shopfloor_common.auth import ADMIN_KEY_HEADER
 from shopfloor_common.contracts.catalog import (
+    IMAGE_UPLOAD_OPENAPI,
     MAX_PAGE_SIZE,
     SKU_PATTERN,
     OrderId,
@@ -41,7 +42,7 @@ from shopfloor_common.contracts.orders import (
     OrderStatus,
     TransitionRequest,
 )
-from shopfloor_common.errors import PROBLEM_JSON, Problem
+from shopfloor_common.errors import Problem
 
 API_PREFIX = "/api"
 
@@ -54,29 +55,11 @@ admin_key = APIKeyHeader(
     name=ADMIN_KEY_HEADER, auto_error=False, scheme_name="AdminKey", description="The ADMIN_API_KEY of the deployment."
 )
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "request_id": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "in": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-    "additionalProperties": True,
-}
-
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+    # The content (application/problem+json, ProblemDetails) is filled in for every 4xx/5xx by
+    # create_service_app (shopfloor_common.errors.document_problems).
+    return {"description": description}
 
 
 READ_PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -90,22 +73,6 @@ ADMIN_PROBLEMS = {
     **ITEM_PROBLEMS,
     401: _problem("X-API-Key missing"),
     403: _problem("X-API-Key wrong"),
-}
-MULTIPART_IMAGE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP or GIF"}
-                    },
-                }
-            }
-        },
-    }
 }
 
 
@@ -227,7 +194,7 @@ def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIR
             413: _problem("Image too large"),
             415: _problem("Not a JPEG, PNG, WebP or GIF image"),
         },
-        openapi_extra=MULTIPART_IMAGE_BODY,
+        openapi_extra=IMAGE_UPLOAD_OPENAPI,
     )
     async def upload_image(sku: Sku, request: Request) -> Response:
         body = await read_capped_body(request, image_upload_max_bytes)

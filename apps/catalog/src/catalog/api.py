@@ -17,6 +17,7 @@ from catalog.settings import CatalogSettings
 from shopfloor_common.auth import admin_guard
 from shopfloor_common.cache import Cache
 from shopfloor_common.contracts.catalog import (
+    IMAGE_UPLOAD_OPENAPI,
     MAX_PAGE_SIZE,
     SKU_PATTERN,
     Product,
@@ -36,15 +37,16 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="The product's sku.")]
 OrderIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
-_problem: dict[str, Any] = {"content": {"application/problem+json": {}}}
+# Error responses need only a description: create_service_app documents every 4xx/5xx as
+# application/problem+json (shopfloor_common.errors.document_problems).
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Not found", **_problem},
-    422: {"description": "Invalid input; `errors` names each field", **_problem},
+    404: {"description": "Not found"},
+    422: {"description": "Invalid input; `errors` names each field"},
 }
 ADMIN_PROBLEMS: dict[int | str, dict[str, Any]] = {
     **PROBLEMS,
-    401: {"description": "X-API-Key missing", **_problem},
-    403: {"description": "X-API-Key wrong", **_problem},
+    401: {"description": "X-API-Key missing"},
+    403: {"description": "X-API-Key wrong"},
 }
 
 
@@ -167,23 +169,10 @@ def build_router(context: CatalogContext) -> APIRouter:
         tags=["admin"],
         responses={
             **ADMIN_PROBLEMS,
-            413: {"description": "Image larger than IMAGE_MAX_BYTES", **_problem},
-            415: {"description": "Not a JPEG, PNG, WebP or GIF image", **_problem},
+            413: {"description": "Image larger than IMAGE_MAX_BYTES"},
+            415: {"description": "Not a JPEG, PNG, WebP or GIF image"},
         },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["image"],
-                            "properties": {"image": {"type": "string", "format": "binary"}},
-                        }
-                    }
-                },
-            }
-        },
+        openapi_extra=IMAGE_UPLOAD_OPENAPI,
     )
     async def upload_image(sku: SkuPath, request: Request) -> Product:
         await context.products.get(sku)  # 404 before reading a large body
@@ -227,7 +216,7 @@ def build_router(context: CatalogContext) -> APIRouter:
         responses={
             **PROBLEMS,
             200: {"description": "This order id was reserved before with the same items", "model": Reservation},
-            409: {"description": "Not enough stock (`insufficient`), or the order id has other items", **_problem},
+            409: {"description": "Not enough stock (`insufficient`), or the order id has other items"},
         },
     )
     async def reserve(body: ReservationRequest, response: Response) -> Reservation:

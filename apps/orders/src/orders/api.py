@@ -36,11 +36,10 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 
-_problem: dict[str, Any] = {"content": {"application/problem+json": {}}}
-INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"description": "Invalid input; `errors` names each field", **_problem}
-}
-PROBLEMS: dict[int | str, dict[str, Any]] = {**INVALID, 404: {"description": "No such order", **_problem}}
+# Error responses need only a description: create_service_app documents every 4xx/5xx as
+# application/problem+json (shopfloor_common.errors.document_problems).
+INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input; `errors` names each field"}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {**INVALID, 404: {"description": "No such order"}}
 
 
 def to_order(row: OrderRow) -> Order:
@@ -91,9 +90,9 @@ def build_router(service: OrderService, settings: OrdersSettings) -> APIRouter:
         "A retry with the same Idempotency-Key and body answers the same order (header Idempotent-Replayed).",
         responses={
             202: {"description": "Accepted as PENDING: catalog did not answer the reservation", "model": Order},
-            409: {"description": "The Idempotency-Key was used with another body", **_problem},
-            422: {"description": "Invalid input, unknown sku, mixed currencies, missing Idempotency-Key", **_problem},
-            503: {"description": "catalog is unavailable for the price lookup; no order was created", **_problem},
+            409: {"description": "The Idempotency-Key was used with another body"},
+            422: {"description": "Invalid input, unknown sku, mixed currencies, missing Idempotency-Key"},
+            503: {"description": "catalog is unavailable for the price lookup; no order was created"},
         },
     )
     async def place_order(body: OrderCreate, response: Response, idempotency_key: IdempotencyKeyHeader) -> Order:
@@ -124,7 +123,7 @@ def build_router(service: OrderService, settings: OrdersSettings) -> APIRouter:
         summary="Cancel an order and give its stock back",
         description="Allowed from PENDING, CONFIRMED and PAID. Cancelling a CANCELLED order answers it again and "
         "releases nothing more. `release_pending` stays true until catalog confirms the stock is back.",
-        responses={**PROBLEMS, 409: {"description": "Not cancellable from its status; `allowed` lists", **_problem}},
+        responses={**PROBLEMS, 409: {"description": "Not cancellable from its status; `allowed` lists"}},
     )
     async def cancel_order(order_id: OrderIdPath) -> Order:
         return to_order(await service.cancel(order_id))
@@ -139,9 +138,9 @@ def build_router(service: OrderService, settings: OrdersSettings) -> APIRouter:
         "are catalog's answer to the reservation and cannot be set by hand.",
         responses={
             **PROBLEMS,
-            401: {"description": "X-API-Key missing", **_problem},
-            403: {"description": "X-API-Key wrong", **_problem},
-            409: {"description": "Not allowed from the order's status; `allowed` lists what is", **_problem},
+            401: {"description": "X-API-Key missing"},
+            403: {"description": "X-API-Key wrong"},
+            409: {"description": "Not allowed from the order's status; `allowed` lists what is"},
         },
     )
     async def move_order(order_id: OrderIdPath, body: TransitionRequest) -> Order:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -25,6 +25,25 @@ Quantity = Annotated[int, Field(ge=1, le=100)]
 OrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 MAX_PAGE_SIZE = 100
+
+# PUT /products/{sku}/image reads its multipart body itself (to refuse oversized uploads before
+# parsing them), so FastAPI cannot derive the request body's schema: this is it.
+IMAGE_UPLOAD_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP or GIF"}
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 class _Strict(BaseModel):
