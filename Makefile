@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run test lint format typecheck pytest bench render lock clean
+.PHONY: help venv run test lint format typecheck pytest bench render screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,14 +67,37 @@ ENV ?= all
 render: $(STAMP) ## write the manifests Argo CD applies to rendered/<env>.yaml (ENV=prod; default all)
 	$(BIN)/shopfloor render --env $(ENV) --out rendered
 
+screenshots: $(STAMP) ## screenshots of the main pages, taken in Chromium, into docs/screenshots/
+	$(BIN)/shopfloor screenshots --out docs/screenshots
+
 lock: ## re-pin the hash-locked requirements after a dependency change
 	$(BIN)/uv pip compile requirements/bootstrap.in --generate-hashes --custom-compile-command "make lock" -o requirements/bootstrap.txt
 	$(BIN)/uv pip compile requirements/local.in requirements/dev.in --python-version 3.11 --generate-hashes \
 	  --no-emit-package shopfloor-common --no-emit-package shopfloor-catalog \
-	  --no-emit-package shopfloor-api-gateway --no-emit-package shopfloor-orders --no-emit-package shopfloor \
+	  --no-emit-package shopfloor-api-gateway --no-emit-package shopfloor-orders --no-emit-package shopfloor-frontend \
+	  --no-emit-package shopfloor \
 	  --custom-compile-command "make lock" -o requirements/dev.txt
 	$(BIN)/uv pip compile requirements/checkov.in --python-version 3.11 --generate-hashes \
 	  --custom-compile-command "make lock" -o requirements/checkov.txt
 
 clean: ## remove the virtualenv and local state
 	rm -rf $(VENV) $(CHECKOV_VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Delivery: the smoke test, and a local kind cluster run by Argo CD like the real ones (docs/gitops.md).
+# The kind targets need Docker, kind, kubectl and helm, which the CI machines do not have.
+.PHONY: smoke kind-up kind-deploy kind-smoke kind-down
+SMOKE_URL ?= http://localhost:8000
+smoke: $(STAMP) ## smoke-test a running shop (default: make run's, SMOKE_URL=...)
+	$(BIN)/shopfloor smoke --base-url $(SMOKE_URL) --expect-frontend
+
+kind-up: ## kind cluster + Argo CD + the local environment's root Application
+	scripts/kind/up.sh
+
+kind-deploy: $(STAMP) ## build and load the images into kind, sync and wait for health
+	scripts/kind/deploy.sh
+
+kind-smoke: $(STAMP) ## the smoke test through kind's Traefik on http://localhost
+	scripts/kind/smoke.sh
+
+kind-down: ## delete the kind cluster
+	scripts/kind/down.sh

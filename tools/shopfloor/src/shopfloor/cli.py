@@ -178,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="while inconsistent (or, for --snapshot, while orders are PENDING), look again every second this long",
     )
     consistency.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    from shopfloor.delivery_cli import add_delivery_commands
+
+    add_delivery_commands(commands)
+
+    screenshots = commands.add_parser(
+        "screenshots",
+        help="screenshots of the main pages in Chromium (make screenshots)",
+        description="Start the shop on free ports in a scratch folder, click one purchase through in Chromium and "
+        "save catalog, product, cart, order and admin as PNG files.",
+    )
+    screenshots.add_argument("--out", type=Path, help="folder for the PNG files (default: <repo>/docs/screenshots)")
+    screenshots.add_argument("--chromium", help="the browser binary (default: $CHROMIUM_PATH or /usr/bin/chromium)")
     return parser
 
 
@@ -230,6 +243,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         from shopfloor.consistency import run_check_consistency
 
         raise SystemExit(run_check_consistency(args, default_edge_port=_default_edge_port))
+    if args.command in ("bump", "promote", "smoke"):
+        from shopfloor.delivery_cli import run_delivery_command
+
+        raise SystemExit(run_delivery_command(repo, args))
+    if args.command == "screenshots":
+        from shopfloor.screenshots import run_screenshots
+
+        raise SystemExit(run_screenshots(repo, args.out or repo / "docs" / "screenshots", args.chromium))
     raise AssertionError(f"unhandled command {args.command}")
 
 

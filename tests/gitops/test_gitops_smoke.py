@@ -1,0 +1,59 @@
+"""The smoke test (`shopfloor smoke`, and the PostSync Job's copy run by a bare Python) against the
+real local stack: catalog, orders and api-gateway as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from shopfloor.discovery import find_repo_root
+from shopfloor_common.localserver import free_port
+
+from ..conftest import StartService
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+
+REPO = find_repo_root(Path(__file__).parent)
+SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
+JOB_SCRIPT = REPO / "argocd" / "smoke-test" / "files" / "smoke.py"
+
+
+async def run(*argv: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_the_smoke_test_passes_against_the_local_stack_and_names_what_is_missing(
+    start_service: StartService,
+) -> None:
+    await start_service("catalog")
+    await start_service("orders")
+    gateway = await start_service("api-gateway")
+
+    code, output = await run(SHOPFLOOR, "smoke", "--base-url", gateway.url)
+    assert code == 0, output
+    for check in ("product list", "one product", "unknown product", "API description"):
+        assert f"ok   {check}" in output
+
+    # The Job's copy runs on a stock Python with the standard library only: no venv, no -I leaks.
+    code, output = await run(sys.executable, "-I", "-S", str(JOB_SCRIPT), "--base-url", gateway.url)
+    assert code == 0, output
+
+    # No frontend in this stack: asking for one fails, and says which check.
+    code, output = await run(SHOPFLOOR, "smoke", "--base-url", gateway.url, "--expect-frontend")
+    assert code == 1
+    assert "FAIL frontend page" in output
+
+
+async def test_the_smoke_test_fails_when_nothing_answers() -> None:
+    code, output = await run(SHOPFLOOR, "smoke", "--base-url", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
+    assert code == 1
+    assert "no answer" in output
+    code, output = await run(SHOPFLOOR, "smoke", "--base-url", "file:///etc/passwd")
+    assert code == 2
