@@ -1,0 +1,15 @@
+# region comes from TF_VAR_region (or -var region=...), never from a file.
+environment         = "dev"
+platform            = "k3s"
+vpc_cidr            = "10.10.0.0/16"
+az_count            = 2
+single_nat_gateway  = true
+node_instance_types = ["t3.large"]
+node_min_size       = 2
+node_max_size       = 3
+rds_instance_class  = "db.t4g.micro"
+redis_node_type     = "cache.t4g.micro"
+deletion_protection = false
+host                = "dev.shop.example.com"
+github_repository   = "shopfloor/shopfloor"
+state_bucket        = "shopfloor-terraform-state"

@@ -1,0 +1,152 @@
+module "eks" {
+  #checkov:skip=CKV_TF_1:Registry modules are pinned by a ~> version constraint and reviewed on each upgrade; commit hashes would stop Renovate from proposing updates.
+  source  = "terraform-aws-modules/eks/aws"
+  version = "~> 20.31"
+
+  cluster_name    = var.name
+  cluster_version = var.kubernetes_version
+
+  vpc_id     = var.vpc_id
+  subnet_ids = var.private_subnet_ids
+
+  cluster_endpoint_public_access       = length(var.api_allowed_cidrs) > 0
+  cluster_endpoint_public_access_cidrs = var.api_allowed_cidrs
+  cluster_endpoint_private_access      = true
+
+  enable_irsa                              = true
+  enable_cluster_creator_admin_permissions = true
+
+  # Envelope encryption of Secrets with a key the module creates (rotation on).
+  cluster_encryption_config = {
+    resources = ["secrets"]
+  }
+
+  cluster_enabled_log_types              = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+  cloudwatch_log_group_retention_in_days = var.log_retention_days
+
+  cluster_addons = {
+    vpc-cni = {
+      most_recent    = true
+      before_compute = true
+      # The charts' NetworkPolicies are only enforced when the VPC CNI's policy agent is on.
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
+    }
+    coredns                = { most_recent = true }
+    kube-proxy             = { most_recent = true }
+    eks-pod-identity-agent = { most_recent = true }
+    aws-ebs-csi-driver = {
+      most_recent              = true
+      service_account_role_arn = module.ebs_csi_irsa.iam_role_arn
+    }
+    aws-efs-csi-driver = {
+      most_recent              = true
+      service_account_role_arn = module.efs_csi_irsa.iam_role_arn
+    }
+  }
+
+  eks_managed_node_groups = {
+    default = {
+      ami_type       = "AL2023_x86_64_STANDARD"
+      instance_types = var.node_instance_types
+      min_size       = var.node_min_size
+      max_size       = var.node_max_size
+      desired_size   = var.node_min_size
+
+      metadata_options = {
+        http_endpoint               = "enabled"
+        http_tokens                 = "required"
+        http_put_response_hop_limit = 1
+      }
+
+      # cluster-autoscaler finds the group by these tags.
+      tags = {
+        "k8s.io/cluster-autoscaler/enabled" = "true"
+        "k8s.io/cluster-autoscaler/${var.name}" = "owned"
+      }
+    }
+  }
+}
+
+module "load_balancer_controller_irsa" {
+  #checkov:skip=CKV_TF_1:Registry modules are pinned by a ~> version constraint and reviewed on each upgrade; commit hashes would stop Renovate from proposing updates.
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "~> 5.52"
+
+  role_name                              = "${var.name}-aws-load-balancer-controller"
+  attach_load_balancer_controller_policy = true
+
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:aws-load-balancer-controller"]
+    }
+  }
+}
+
+module "cluster_autoscaler_irsa" {
+  #checkov:skip=CKV_TF_1:Registry modules are pinned by a ~> version constraint and reviewed on each upgrade; commit hashes would stop Renovate from proposing updates.
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "~> 5.52"
+
+  role_name                        = "${var.name}-cluster-autoscaler"
+  attach_cluster_autoscaler_policy = true
+  cluster_autoscaler_cluster_names = [var.name]
+
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:cluster-autoscaler"]
+    }
+  }
+}
+
+module "ebs_csi_irsa" {
+  #checkov:skip=CKV_TF_1:Registry modules are pinned by a ~> version constraint and reviewed on each upgrade; commit hashes would stop Renovate from proposing updates.
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "~> 5.52"
+
+  role_name             = "${var.name}-ebs-csi"
+  attach_ebs_csi_policy = true
+
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:ebs-csi-controller-sa"]
+    }
+  }
+}
+
+module "efs_csi_irsa" {
+  #checkov:skip=CKV_TF_1:Registry modules are pinned by a ~> version constraint and reviewed on each upgrade; commit hashes would stop Renovate from proposing updates.
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "~> 5.52"
+
+  role_name             = "${var.name}-efs-csi"
+  attach_efs_csi_policy = true
+
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:efs-csi-controller-sa"]
+    }
+  }
+}
+
+# The catalog's ServiceAccount (charts: eks.amazonaws.com/role-arn) reaches the uploads bucket and nothing else.
+module "service_irsa" {
+  #checkov:skip=CKV_TF_1:Registry modules are pinned by a ~> version constraint and reviewed on each upgrade; commit hashes would stop Renovate from proposing updates.
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "~> 5.52"
+
+  for_each = var.service_accounts
+
+  role_name        = "${var.name}-${each.key}"
+  role_policy_arns = { for index, arn in each.value.policy_arns : tostring(index) => arn }
+
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["${each.value.namespace}:${each.value.service_account}"]
+    }
+  }
+}

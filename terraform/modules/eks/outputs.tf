@@ -1,0 +1,39 @@
+output "cluster_name" {
+  description = "EKS cluster name (aws eks update-kubeconfig --name)."
+  value       = module.eks.cluster_name
+}
+
+output "cluster_endpoint" {
+  description = "Kubernetes API endpoint."
+  value       = module.eks.cluster_endpoint
+}
+
+output "cluster_certificate_authority_data" {
+  description = "Base64 CA certificate of the API."
+  value       = module.eks.cluster_certificate_authority_data
+}
+
+output "cluster_security_group_id" {
+  description = "Security group of the nodes (pods use it); the data stores admit it."
+  value       = module.eks.node_security_group_id
+}
+
+output "oidc_provider_arn" {
+  description = "IRSA OIDC provider ARN."
+  value       = module.eks.oidc_provider_arn
+}
+
+output "load_balancer_controller_role_arn" {
+  description = "IRSA role of the AWS Load Balancer Controller."
+  value       = module.load_balancer_controller_irsa.iam_role_arn
+}
+
+output "cluster_autoscaler_role_arn" {
+  description = "IRSA role of cluster-autoscaler."
+  value       = module.cluster_autoscaler_irsa.iam_role_arn
+}
+
+output "service_account_role_arns" {
+  description = "IRSA role ARN per entry of var.service_accounts (catalog's goes to its ServiceAccount annotation)."
+  value       = { for key, role in module.service_irsa : key => role.iam_role_arn }
+}

@@ -1,0 +1,24 @@
+output "cluster_security_group_id" {
+  description = "Security group of every node; the data stores admit it."
+  value       = aws_security_group.nodes.id
+}
+
+output "server_instance_id" {
+  description = "Instance ID of the K3s server (for SSM sessions)."
+  value       = aws_instance.server.id
+}
+
+output "server_private_ip" {
+  description = "Private IP of the K3s server (the API endpoint)."
+  value       = aws_instance.server.private_ip
+}
+
+output "node_role_arn" {
+  description = "IAM role of the nodes."
+  value       = aws_iam_role.node.arn
+}
+
+output "kubeconfig_command" {
+  description = "Command that prints the cluster's kubeconfig through SSM (replace 127.0.0.1 with the server IP)."
+  value       = "aws ssm start-session --target ${aws_instance.server.id} --document-name AWS-StartInteractiveCommand --parameters command='sudo cat /etc/rancher/k3s/k3s.yaml'"
+}

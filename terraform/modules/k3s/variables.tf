@@ -1,0 +1,90 @@
+variable "name" {
+  type        = string
+  description = "Name prefix of the cluster's resources, e.g. shopfloor-dev."
+}
+
+variable "region" {
+  type        = string
+  description = "AWS region (the nodes' AWS CLI calls need it)."
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC of the nodes."
+}
+
+variable "private_subnet_ids" {
+  type        = list(string)
+  description = "Private subnets; the server goes in the first, agents spread over all."
+}
+
+variable "k3s_version" {
+  type        = string
+  description = "Pinned K3s release installed by user data."
+  default     = "v1.31.4+k3s1"
+
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+\\+k3s[0-9]+$", var.k3s_version))
+    error_message = "Pin an exact K3s release such as v1.31.4+k3s1, never a channel."
+  }
+}
+
+variable "ecr_credential_provider_version" {
+  type        = string
+  description = "Release of the kubelet ECR credential provider (cloud-provider-aws)."
+  default     = "v1.31.1"
+}
+
+variable "ami_ssm_parameter" {
+  type        = string
+  description = "Public SSM parameter naming the AMI (Amazon Linux 2023 has the AWS CLI the user data uses)."
+  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+variable "server_instance_type" {
+  type        = string
+  description = "Instance type of the K3s server."
+  default     = "t3.medium"
+}
+
+variable "agent_instance_type" {
+  type        = string
+  description = "Instance type of the K3s agents."
+  default     = "t3.large"
+}
+
+variable "agent_min_size" {
+  type        = number
+  description = "Minimum (and initial) number of agents."
+  default     = 2
+}
+
+variable "agent_max_size" {
+  type        = number
+  description = "Maximum number of agents."
+  default     = 4
+}
+
+variable "root_volume_size" {
+  type        = number
+  description = "Root volume size in GiB (local-path volumes live on it)."
+  default     = 50
+}
+
+variable "api_allowed_cidrs" {
+  type        = list(string)
+  description = "CIDRs allowed to reach the Kubernetes API on 6443 (e.g. the VPC, a VPN)."
+  default     = []
+}
+
+variable "node_policy_arns" {
+  type        = list(string)
+  description = "Extra IAM policies for the node role (K3s has no IRSA: e.g. the uploads bucket policy)."
+  default     = []
+}
+
+variable "ecr_kms_key_arns" {
+  type        = list(string)
+  description = "KMS keys of the ECR repositories the nodes pull from."
+  default     = []
+}
