@@ -77,6 +77,15 @@ lock: ## re-pin the hash-locked requirements after a dependency change
 	  --no-emit-package shopfloor-api-gateway --no-emit-package shopfloor-orders --no-emit-package shopfloor-frontend \
 	  --no-emit-package shopfloor \
 	  --custom-compile-command "make lock" -o requirements/dev.txt
+	@# One lock per service image, constrained to the versions the repo is tested with.
+	@set -e; for service in $(notdir $(wildcard apps/*)); do \
+	  $(BIN)/uv pip compile requirements/images/$$service.in --constraint requirements/dev.txt \
+	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+	    --no-emit-package shopfloor-common --no-emit-package shopfloor-$$service \
+	    --custom-compile-command "make lock" -o requirements/images/$$service.txt; \
+	done
+	$(BIN)/uv pip compile requirements/images/build.in --constraint requirements/dev.txt --python-version 3.11 \
+	  --generate-hashes --custom-compile-command "make lock" -o requirements/images/build.txt
 	$(BIN)/uv pip compile requirements/checkov.in --python-version 3.11 --generate-hashes \
 	  --custom-compile-command "make lock" -o requirements/checkov.txt
 
