@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run test lint format typecheck pytest bench render screenshots lock clean
+.PHONY: help venv run test lint format typecheck pytest bench render images screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ bench: $(STAMP) ## k6 benchmarks on loopback; figures go to docs/performance.md
 ENV ?= all
 render: $(STAMP) ## write the manifests Argo CD applies to rendered/<env>.yaml (ENV=prod; default all)
 	$(BIN)/shopfloor render --env $(ENV) --out rendered
+
+images: $(STAMP) ## build every service image with podman on a locally made base (docs/ci-cd.md)
+	$(BIN)/shopfloor images build --engine podman --local-base --report var/images.json
 
 screenshots: $(STAMP) ## screenshots of the main pages, taken in Chromium, into docs/screenshots/
 	$(BIN)/shopfloor screenshots --out docs/screenshots

@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_delivery_commands(commands)
 
+    from shopfloor.images_cli import add_images_commands
+
+    add_images_commands(commands)
+
     screenshots = commands.add_parser(
         "screenshots",
         help="screenshots of the main pages in Chromium (make screenshots)",
@@ -247,6 +251,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from shopfloor.delivery_cli import run_delivery_command
 
         raise SystemExit(run_delivery_command(repo, args))
+    if args.command in ("images", "changed"):
+        from shopfloor.images_cli import run_images_command
+
+        raise SystemExit(run_images_command(repo, args))
     if args.command == "screenshots":
         from shopfloor.screenshots import run_screenshots
 

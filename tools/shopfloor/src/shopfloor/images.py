@@ -1,0 +1,287 @@
+"""The services' container images: what goes into each, which of them a change touches, building them.
+
+`image_inputs` is the one statement of what an image is made of; the Dockerfiles COPY exactly these
+paths (tests/images checks it) and `changed_services` uses them to decide which images a push
+rebuilds and bumps. `build_images` is `make images` here (podman, from a base made locally with
+debootstrap because these machines reach no container registry), `scripts/deploy/build-images.sh` on
+CodeBuild (docker) and `make kind-deploy` (docker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from shopfloor.delivery import git
+
+DEFAULT_REPOSITORY_PREFIX = "localhost/shopfloor"
+# Where a new branch's push event says "no previous commit".
+NULL_REVISION = "0" * 40
+
+# What every image is built from, besides its own service folder (see each Dockerfile).
+SHARED_INPUTS = (
+    ".dockerignore",
+    "requirements/images/build.txt",
+    "libs/shopfloor-common/pyproject.toml",
+    "libs/shopfloor-common/src/",
+)
+
+# The locally made stand-in for python:3.11-slim-bookworm: Debian bookworm's own Python 3.11.
+LOCAL_BASE_IMAGE = "localhost/shopfloor/python-base:3.11-bookworm"
+_BASE_SUITE = "bookworm"
+_BASE_PACKAGES = ("python3.11", "python3.11-venv", "ca-certificates")
+# Trimmed after install: documentation and package indexes have no place in a runtime image.
+_BASE_TRIM = ("var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/log")
+_BASE_IMPORT_CHANGES = (
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    'CMD ["python3.11"]',
+)
+_RECIPE_LABEL = "io.shopfloor.base-recipe"
+# Builds behind a TLS-inspecting proxy need the host's trust store for pip; it is mounted into
+# the RUN steps only (podman build --volume), never baked into an image.
+_HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+class ImagesError(Exception):
+    """A problem to report to the user as it is, with exit status 2."""
+
+
+def image_inputs(service: str) -> tuple[str, ...]:
+    """Repository paths (a trailing / means a folder) whose content makes up `service`'s image."""
+    return (
+        *SHARED_INPUTS,
+        f"requirements/images/{service}.txt",
+        f"apps/{service}/Dockerfile",
+        f"apps/{service}/pyproject.toml",
+        f"apps/{service}/src/",
+    )
+
+
+def image_services(repo: Path) -> list[str]:
+    """The services that have an image: every apps/<service> with a Dockerfile."""
+    return sorted(path.parent.name for path in (repo / "apps").glob("*/Dockerfile"))
+
+
+def services_touched(changed_paths: Iterable[str], services: Sequence[str]) -> list[str]:
+    """The services whose image inputs include any of `changed_paths` (repository-relative)."""
+    paths = list(changed_paths)
+    touched = []
+    for service in services:
+        inputs = image_inputs(service)
+        if any(_within(path, spec) for path in paths for spec in inputs):
+            touched.append(service)
+    return sorted(touched)
+
+
+def _within(path: str, spec: str) -> bool:
+    return path.startswith(spec) if spec.endswith("/") else path == spec
+
+
+def changed_services(repo: Path, base: str, head: str) -> list[str]:
+    """The services whose images differ between commits `base` and `head` (all of them without a base)."""
+    services = image_services(repo)
+    if not base.strip("0"):
+        return services
+    for revision in (base, head):
+        _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", what=f"no such commit: {revision!r}")
+    # --no-renames: a file moved out of a service folder changes that service too.
+    diff = _git(repo, "diff", "--name-only", "--no-renames", base, head, what="git diff failed")
+    return services_touched(diff.splitlines(), services)
+
+
+def _git(repo: Path, *args: str, what: str) -> str:
+    result = git(repo, *args, check=False)
+    if result.returncode != 0:
+        detail = result.stderr.strip()
+        raise ImagesError(f"{what}{': ' + detail if detail else ''}")
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    repo: Path
+    services: Sequence[str]
+    engine: str = "podman"
+    repository_prefix: str = DEFAULT_REPOSITORY_PREFIX
+    tag: str = "dev"
+    revision: str | None = None
+    source: str | None = None
+    base_image: str | None = None
+    local_base: bool = False
+    push: bool = False
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    service: str
+    image: str
+    digest: str | None
+    size_bytes: int
+    seconds: float
+
+
+def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> list[BuiltImage]:
+    """Build (and with `push`, push) each service image; say what happens as it happens."""
+    engine = _engine_path(options.engine)
+    known = image_services(options.repo)
+    unknown = sorted(set(options.services) - set(known))
+    if unknown:
+        raise ImagesError(f"no image for {', '.join(unknown)} (services with a Dockerfile: {', '.join(known)})")
+    services = list(options.services) or known
+    env = engine_env(options.repo, options.engine)
+    base_image = options.base_image
+    if options.local_base:
+        base_image = ensure_local_base_image(engine, env, say=say)
+    revision = options.revision or _git(options.repo, "rev-parse", "HEAD", what="cannot read the revision").strip()
+
+    built = []
+    for number, service in enumerate(services, start=1):
+        image = f"{options.repository_prefix}/{service}:{options.tag}"
+        say(f"[{number}/{len(services)}] building {image}")
+        started = time.monotonic()
+        command = [engine, "build", "--file", f"apps/{service}/Dockerfile", "--tag", image]
+        command += ["--build-arg", f"REVISION={revision}"]
+        if options.source:
+            command += ["--build-arg", f"SOURCE={options.source}"]
+        if base_image:
+            command += ["--build-arg", f"PYTHON_BASE={base_image}"]
+        if options.engine == "podman":
+            # docker format keeps HEALTHCHECK (the OCI image format has no such field).
+            command += ["--format", "docker"]
+            if options.local_base:
+                command += ["--pull=never"]
+            if _HOST_CA_BUNDLE.is_file():
+                command += ["--volume", f"{_HOST_CA_BUNDLE}:{_HOST_CA_BUNDLE}:ro"]
+        command.append(".")
+        _run(command, cwd=options.repo, env=env, what=f"building {service}")
+        digest = _push(engine, options.engine, image, env) if options.push else None
+        seconds = time.monotonic() - started
+        size = int(_output([engine, "image", "inspect", "--format", "{{.Size}}", image], env=env).strip() or 0)
+        say(f"[{number}/{len(services)}] {image}: {size / 1e6:.0f} MB in {seconds:.0f} s")
+        built.append(BuiltImage(service, image, digest, size, round(seconds, 1)))
+    return built
+
+
+def write_report(built: Sequence[BuiltImage], path: Path) -> None:
+    path.write_text(json.dumps([asdict(image) for image in built], indent=2) + "\n", encoding="utf-8")
+
+
+def _push(engine: str, engine_name: str, image: str, env: dict[str, str]) -> str:
+    if engine_name == "podman":
+        with tempfile.NamedTemporaryFile("r", suffix=".digest") as digest_file:
+            _run([engine, "push", "--digestfile", digest_file.name, image], env=env, what=f"pushing {image}")
+            return Path(digest_file.name).read_text(encoding="utf-8").strip()
+    _run([engine, "push", image], env=env, what=f"pushing {image}")
+    repo_digest = _output([engine, "image", "inspect", "--format", "{{index .RepoDigests 0}}", image], env=env)
+    return repo_digest.strip().rpartition("@")[2]
+
+
+def ensure_local_base_image(engine: str, env: dict[str, str], say: Callable[[str], None] = print) -> str:
+    """LOCAL_BASE_IMAGE, made with debootstrap unless an image of the same recipe is already there."""
+    recipe = _base_recipe_hash()
+    label_format = "{{index .Labels " + json.dumps(_RECIPE_LABEL) + "}}"
+    try:
+        present = _output([engine, "image", "inspect", "--format", label_format, LOCAL_BASE_IMAGE], env=env).strip()
+    except ImagesError:
+        present = ""
+    if present == recipe:
+        say(f"[base] {LOCAL_BASE_IMAGE} is up to date")
+        return LOCAL_BASE_IMAGE
+    if os.geteuid() != 0:
+        raise ImagesError(
+            "making the local base image needs root (debootstrap and chroot); run as root, or pass "
+            "--base-image with an image you have"
+        )
+    for tool in ("debootstrap", "chroot", "tar"):
+        if shutil.which(tool) is None:
+            raise ImagesError(f"making the local base image needs {tool} (Debian: apt-get install debootstrap)")
+    with tempfile.TemporaryDirectory(prefix="shopfloor-base-", dir="/var/tmp") as scratch:
+        rootfs = Path(scratch) / "rootfs"
+        started = time.monotonic()
+        say(f"[base] debootstrap {_BASE_SUITE} (minbase) into {rootfs} ...")
+        # No mirror argument: debootstrap's default Debian mirror.
+        _run(["debootstrap", "--variant=minbase", _BASE_SUITE, str(rootfs)], what="debootstrap", quiet=True)
+        say(f"[base] installing {' '.join(_BASE_PACKAGES)} ...")
+        install = f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {' '.join(_BASE_PACKAGES)}"
+        _run(
+            ["chroot", str(rootfs), "/bin/sh", "-c", f"{install} && apt-get clean"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            what="installing Python into the base",
+            quiet=True,
+        )
+        for relative in _BASE_TRIM:
+            for child in (rootfs / relative).glob("*"):
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        shutil.rmtree(rootfs / "debootstrap", ignore_errors=True)
+        # python:3.11-slim has `python` and `python3` on PATH; so does this stand-in.
+        for alias in ("python", "python3"):
+            link = rootfs / "usr/local/bin" / alias
+            link.unlink(missing_ok=True)
+            link.symlink_to("/usr/bin/python3.11")
+        say(f"[base] importing as {LOCAL_BASE_IMAGE} ...")
+        tarball = Path(scratch) / "rootfs.tar"
+        _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], what="packing the base")
+        changes = [*_BASE_IMPORT_CHANGES, f"LABEL {_RECIPE_LABEL}={recipe}"]
+        command = [engine, "import"]
+        for change in changes:
+            command += ["--change", change]
+        _run([*command, str(tarball), LOCAL_BASE_IMAGE], env=env, what="importing the base", quiet=True)
+        say(f"[base] {LOCAL_BASE_IMAGE} made in {time.monotonic() - started:.0f} s")
+    return LOCAL_BASE_IMAGE
+
+
+def _base_recipe_hash() -> str:
+    recipe = json.dumps([_BASE_SUITE, _BASE_PACKAGES, _BASE_TRIM, _BASE_IMPORT_CHANGES, "aliases-v1"])
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
+
+def _engine_path(engine: str) -> str:
+    if engine not in ("podman", "docker"):
+        raise ImagesError(f"unknown engine {engine!r}: use podman or docker")
+    path = shutil.which(engine)
+    if path is None:
+        hint = "apt-get install podman runc" if engine == "podman" else "install Docker"
+        raise ImagesError(f"{engine} is not installed ({hint})")
+    return path
+
+
+def engine_env(repo: Path, engine: str) -> dict[str, str]:
+    """The environment to run `engine` with for this repository (tests run the images with it)."""
+    env = dict(os.environ)
+    # The settings TOOLS.md says podman needs on these machines, unless the user has their own.
+    config = repo / "ci" / "podman" / "containers.conf"
+    if engine == "podman" and "CONTAINERS_CONF" not in env and config.is_file():
+        env["CONTAINERS_CONF"] = str(config)
+    return env
+
+
+def _run(
+    command: list[str],
+    *,
+    what: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    quiet: bool = False,
+) -> None:
+    result = subprocess.run(  # noqa: S603 (an argument list, no shell)
+        command, cwd=cwd, env=env, check=False, capture_output=quiet, text=True if quiet else None
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout or "").splitlines()[-15:]) if quiet else ""
+        raise ImagesError(f"{what} failed (exit {result.returncode}): {' '.join(command[:3])} ...\n{tail}".rstrip())
+
+
+def _output(command: list[str], *, env: dict[str, str]) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise ImagesError(f"{' '.join(command[:3])} failed: {result.stderr.strip()}")
+    return result.stdout
