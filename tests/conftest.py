@@ -166,7 +166,7 @@ async def start_service(
     await asyncio.gather(*(service.process.stop(timeout_seconds=5) for service in started))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def missing_dependency(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
     """The root conftest's missing_dependency (skip locally, fail under CI=true). Taken from the
     loaded plugin: in importlib mode the root conftest is not importable by name."""

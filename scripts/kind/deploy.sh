@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make kind-deploy: build each service's image as environments/local/<service>/image.yaml names it
 # (localhost/shopfloor/<service>:dev), load it into the kind node, sync the `local` Applications
-# and wait until they are healthy. Needs each service's Dockerfile (apps/<service>/Dockerfile).
+# and wait until they are healthy.
 # shellcheck source=scripts/kind/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require docker kind kubectl
@@ -11,15 +11,12 @@ for image_file in "$REPO_ROOT"/environments/local/*/image.yaml; do
   services+=("$(basename "$(dirname "$image_file")")")
 done
 
+# The same build as `make images` and CodeBuild (shopfloor images build), on the Docker engine
+# kind runs on, tagged as environments/local/<service>/image.yaml names them.
+"$REPO_ROOT/.venv/bin/shopfloor" images build --engine docker --repository-prefix localhost/shopfloor --tag dev \
+  "${services[@]}"
 for service in "${services[@]}"; do
-  dockerfile="$REPO_ROOT/apps/$service/Dockerfile"
-  if [[ ! -f "$dockerfile" ]]; then
-    echo "no $dockerfile: the image of $service cannot be built here" >&2
-    exit 2
-  fi
-  image="localhost/shopfloor/$service:dev"
-  docker build --file "$dockerfile" --tag "$image" "$REPO_ROOT"
-  kind load docker-image "$image" --name "$CLUSTER_NAME"
+  kind load docker-image "localhost/shopfloor/$service:dev" --name "$CLUSTER_NAME"
 done
 
 # The tag stays `dev`, so a new image needs new pods; then ask Argo CD for a sync of each app.

@@ -66,7 +66,7 @@ module "k3s" {
 module "ecr" {
   source = "../../modules/ecr"
 
-  name_prefix = local.name
+  create_repositories = var.owns_account_resources
 }
 
 module "rds" {
@@ -117,7 +117,7 @@ module "github_oidc" {
 
   name_prefix         = local.name
   github_repository   = var.github_repository
-  create_provider     = var.create_github_oidc_provider
+  create_provider     = var.owns_account_resources
   ecr_repository_arns = module.ecr.repository_arns
   ecr_kms_key_arn     = module.ecr.kms_key_arn
   state_bucket_arn    = "arn:${data.aws_partition.current.partition}:s3:::${var.state_bucket}"

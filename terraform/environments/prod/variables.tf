@@ -93,10 +93,9 @@ variable "github_repository" {
   description = "owner/name of the repository whose workflows may push images and run plan."
 }
 
-variable "create_github_oidc_provider" {
+variable "owns_account_resources" {
   type        = bool
-  description = "Create the account's GitHub OIDC provider (false if another environment in the account did)."
-  default     = true
+  description = "This stack creates the account-wide resources: the GitHub OIDC provider and the ECR repositories every environment pulls from. Exactly one environment per account (dev) sets true and is applied first."
 }
 
 variable "state_bucket" {

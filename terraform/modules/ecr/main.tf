@@ -1,13 +1,18 @@
+# One set of repositories for every environment: promotion moves an image digest from dev to
+# staging to prod, so all three pull the same repositories. One stack (dev) creates them; the
+# others look them up (create_repositories = false).
 resource "aws_kms_key" "ecr" {
   #checkov:skip=CKV2_AWS_64:The default key policy delegates to IAM in this account; the IAM policies that use the key are scoped to it, which is where access is reviewed.
-  description         = "${var.name_prefix} ECR image encryption"
+  count = var.create_repositories ? 1 : 0
+
+  description         = "${var.namespace} ECR image encryption"
   enable_key_rotation = true
 }
 
 resource "aws_ecr_repository" "service" {
-  for_each = toset(var.services)
+  for_each = var.create_repositories ? toset(var.services) : toset([])
 
-  name                 = "${var.name_prefix}/${each.key}"
+  name                 = "${var.namespace}/${each.key}"
   image_tag_mutability = "IMMUTABLE"
 
   image_scanning_configuration {
@@ -16,8 +21,23 @@ resource "aws_ecr_repository" "service" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.ecr.arn
+    kms_key         = aws_kms_key.ecr[0].arn
   }
+}
+
+data "aws_ecr_repository" "service" {
+  for_each = var.create_repositories ? toset([]) : toset(var.services)
+
+  name = "${var.namespace}/${each.key}"
+}
+
+locals {
+  repositories = var.create_repositories ? {
+    for service, repo in aws_ecr_repository.service : service => { url = repo.repository_url, arn = repo.arn }
+    } : {
+    for service, repo in data.aws_ecr_repository.service : service => { url = repo.repository_url, arn = repo.arn }
+  }
+  kms_key_arn = var.create_repositories ? aws_kms_key.ecr[0].arn : one(data.aws_ecr_repository.service[var.services[0]].encryption_configuration).kms_key
 }
 
 resource "aws_ecr_lifecycle_policy" "service" {

@@ -1,6 +1,12 @@
-variable "name_prefix" {
+variable "namespace" {
   type        = string
-  description = "Repository name prefix; repositories are <name_prefix>/<service>."
+  description = "Repositories are <namespace>/<service>, as environments/*/<service>/image.yaml names them."
+  default     = "shopfloor"
+}
+
+variable "create_repositories" {
+  type        = bool
+  description = "Create the repositories and their KMS key (one stack per account: dev); false looks them up."
 }
 
 variable "services" {
@@ -11,8 +17,8 @@ variable "services" {
 
 variable "keep_images" {
   type        = number
-  description = "How many images each repository keeps (older ones expire)."
-  default     = 50
+  description = "How many images each repository keeps; older ones expire, so keep more than dev builds between prod releases."
+  default     = 500
 }
 
 variable "untagged_expiry_days" {

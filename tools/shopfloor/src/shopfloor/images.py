@@ -131,11 +131,11 @@ class BuiltImage:
 
 def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> list[BuiltImage]:
     """Build (and with `push`, push) each service image; say what happens as it happens."""
-    engine = _engine_path(options.engine)
     known = image_services(options.repo)
     unknown = sorted(set(options.services) - set(known))
     if unknown:
         raise ImagesError(f"no image for {', '.join(unknown)} (services with a Dockerfile: {', '.join(known)})")
+    engine = _engine_path(options.engine)
     services = list(options.services) or known
     env = engine_env(options.repo, options.engine)
     base_image = options.base_image
@@ -159,6 +159,10 @@ def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> l
             command += ["--format", "docker"]
             if options.local_base:
                 command += ["--pull=never"]
+            # podman 4.3 reuses a cached LABEL layer when only a build arg changed: label explicitly.
+            command += ["--label", f"org.opencontainers.image.revision={revision}"]
+            if options.source:
+                command += ["--label", f"org.opencontainers.image.source={options.source}"]
             if _HOST_CA_BUNDLE.is_file():
                 command += ["--volume", f"{_HOST_CA_BUNDLE}:{_HOST_CA_BUNDLE}:ro"]
         command.append(".")
@@ -261,6 +265,9 @@ def engine_env(repo: Path, engine: str) -> dict[str, str]:
     config = repo / "ci" / "podman" / "containers.conf"
     if engine == "podman" and "CONTAINERS_CONF" not in env and config.is_file():
         env["CONTAINERS_CONF"] = str(config)
+    elif "CONTAINERS_CONF" in env:
+        # podman's build helpers run in other folders: a relative path would point nowhere.
+        env["CONTAINERS_CONF"] = str(Path(env["CONTAINERS_CONF"]).absolute())
     return env
 
 
