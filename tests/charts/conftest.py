@@ -12,8 +12,7 @@ import pytest
 
 from shopfloor.render import ChartSet, RenderError, write_rendered
 from tests.charts.chartkit import ENVIRONMENTS, REPO, Renders
-
-CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+from tests.checkovkit import CHECKOV, checkov_command
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,18 +41,7 @@ def renders(
     if scans and CHECKOV.exists():
         # checkov takes ~15 s to start and scan; it overlaps the rest of the suite this way.
         cache.checkov = subprocess.Popen(
-            [
-                str(CHECKOV),
-                "--directory",
-                str(cache.out_dir),
-                "--framework",
-                "kubernetes",
-                "--skip-download",
-                "--output",
-                "json",
-                "--quiet",
-                "--compact",
-            ],
+            [*checkov_command("kubernetes", "--directory", str(cache.out_dir)), "--quiet"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from tests.charts.chartkit import REPO, Renders
-from tests.charts.conftest import CHECKOV
+from tests.checkovkit import CHECKOV, INSTALL_HINT
 
 SKIPS_FILE = REPO / "charts" / "checkov-skips.yaml"
 
@@ -68,7 +68,7 @@ def test_checkov_finds_nothing_unexplained(
     renders: Renders, checkov_results: list[dict[str, Any]] | None, missing_dependency: Callable[[str, str], None]
 ) -> None:
     if checkov_results is None:
-        missing_dependency(f"checkov ({CHECKOV})", "Build its virtualenv: make .venv-checkov/.installed")
+        missing_dependency(f"checkov ({CHECKOV})", INSTALL_HINT)
         return
     scanned = sum(report.get("summary", {}).get("resource_count", 0) for report in checkov_results)
     # checkov counts a workload's pod template as a resource of its own, so it sees more, never fewer.

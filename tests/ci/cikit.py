@@ -22,7 +22,6 @@ WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
 BUILDSPEC = REPO / "ci" / "codebuild" / "buildspec.yml"
 DEPLOY = REPO / "scripts" / "deploy"
 VENV_BIN = REPO / ".venv" / "bin"
-CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 EXPECTED_WORKFLOWS = {"ci", "release", "promote", "e2e-kind", "terraform"}
 
 # `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`, nothing else (local actions excepted).

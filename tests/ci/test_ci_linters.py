@@ -4,7 +4,6 @@ deliberately broken copy."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -14,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.checkovkit import CHECKOV, INSTALL_HINT, run_checkov
 from tests.ci.cikit import (
     BUILDSPEC,
-    CHECKOV,
     EXPECTED_WORKFLOWS,
     GITHUB,
     VENV_BIN,
@@ -43,26 +42,7 @@ def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def checkov(directory: Path) -> list[dict[str, Any]]:
-    # Not --quiet: the skipped checks are part of what is tested.
-    completed = subprocess.run(
-        [
-            str(CHECKOV),
-            "--directory",
-            str(directory),
-            "--framework",
-            "github_actions",
-            "--skip-download",
-            "--output",
-            "json",
-            "--compact",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    report = json.loads(completed.stdout)
-    return report if isinstance(report, list) else [report]
+    return run_checkov("github_actions", directory, timeout=120)
 
 
 def results(report: list[dict[str, Any]], outcome: str) -> list[dict[str, Any]]:
@@ -83,7 +63,7 @@ def linters(tools_present: bool, missing_dependency: Callable[[str, str], None])
 @pytest.fixture
 def checkov_present(missing_dependency: Callable[[str, str], None]) -> None:
     if not CHECKOV.exists():
-        missing_dependency(f"checkov ({CHECKOV})", "Build its virtualenv: make .venv-checkov/.installed")
+        missing_dependency(f"checkov ({CHECKOV})", INSTALL_HINT)
 
 
 def test_the_expected_workflows_exist() -> None:

@@ -25,6 +25,7 @@ import pytest
 from shopfloor.discovery import discover_services, find_repo_root
 from shopfloor.images import engine_env, image_inputs, image_services
 from shopfloor_common.localserver import free_port
+from tests.checkovkit import CHECKOV, INSTALL_HINT, run_checkov
 
 REPO = find_repo_root(Path(__file__).parent)
 SERVICES = image_services(REPO)
@@ -32,7 +33,6 @@ BIN = Path(sys.executable).parent
 TAG = "test"
 ADMIN_KEY = "images-test-admin-key-0123456789"
 MAX_IMAGE_BYTES = 350 * 1000 * 1000
-CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 PORTS = {spec.name: spec.port for spec in discover_services(REPO)}
 # The first build on a machine makes the base with debootstrap and downloads every wheel (~2 min here).
 pytestmark = pytest.mark.timeout(900)
@@ -217,20 +217,17 @@ def test_hadolint_refuses_a_root_user_and_an_unpinned_install(tmp_path: Path) ->
 @pytest.fixture(scope="session")
 def checkov(missing_dependency: Callable[[str, str], None]) -> Path:
     if not CHECKOV.exists():
-        missing_dependency("checkov", "Run `make .venv-checkov/.installed` (make test does).")
+        missing_dependency(f"checkov ({CHECKOV})", INSTALL_HINT)
     return CHECKOV
 
 
-def run_checkov(directory: Path) -> dict[str, Any]:
-    command = [str(CHECKOV), "-d", str(directory), "--framework", "dockerfile", "--skip-download", "-o", "json"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report
+def dockerfile_checkov(directory: Path) -> dict[str, Any]:
+    return run_checkov("dockerfile", directory, timeout=120)[0]
 
 
 @pytest.mark.usefixtures("checkov")
 def test_checkov_finds_nothing_and_every_skip_has_a_reason() -> None:
-    report = run_checkov(REPO / "apps")
+    report = dockerfile_checkov(REPO / "apps")
     assert report["results"]["failed_checks"] == []
     skipped = report["results"]["skipped_checks"]
     assert {check["check_id"] for check in skipped} == {"CKV_DOCKER_7"}
@@ -244,5 +241,5 @@ def test_checkov_refuses_an_image_without_a_user_or_healthcheck(tmp_path: Path) 
     text = re.sub(r"USER .*\n", "", text)
     text = re.sub(r"HEALTHCHECK [^\n]*\\\n[^\n]*\n", "", text)
     (tmp_path / "Dockerfile").write_text(text)
-    failed = {check["check_id"] for check in run_checkov(tmp_path)["results"]["failed_checks"]}
+    failed = {check["check_id"] for check in dockerfile_checkov(tmp_path)["results"]["failed_checks"]}
     assert {"CKV_DOCKER_2", "CKV_DOCKER_3"} <= failed

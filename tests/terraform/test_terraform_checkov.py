@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.terraform.terraformkit import CHECKOV_SKIP, REPO, TERRAFORM
-
-CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+from tests.checkovkit import CHECKOV, INSTALL_HINT, run_checkov
+from tests.terraform.terraformkit import CHECKOV_SKIP, TERRAFORM
 
 
 @pytest.fixture(scope="module")
@@ -23,32 +20,14 @@ def checkov_report() -> Iterator[list[dict[str, Any]] | None]:
         return
     # Not --quiet: the test needs the skipped checks too. Registry modules (vpc, eks, iam) are
     # not downloaded: checkov scans our own code and the inputs we give them.
-    completed = subprocess.run(
-        [
-            str(CHECKOV),
-            "--directory",
-            str(TERRAFORM),
-            "--framework",
-            "terraform",
-            "--skip-download",
-            "--output",
-            "json",
-            "--compact",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    report = json.loads(completed.stdout)
-    yield report if isinstance(report, list) else [report]
+    yield run_checkov("terraform", TERRAFORM)
 
 
 def require(
     report: list[dict[str, Any]] | None, missing_dependency: Callable[[str, str], None]
 ) -> list[dict[str, Any]]:
     if report is None:
-        missing_dependency(f"checkov ({CHECKOV})", "Build its virtualenv: make .venv-checkov/.installed")
+        missing_dependency(f"checkov ({CHECKOV})", INSTALL_HINT)
         raise AssertionError("unreachable: missing_dependency skips or fails")
     return report
 
