@@ -32,12 +32,10 @@ data "aws_ecr_repository" "service" {
 }
 
 locals {
-  repositories = var.create_repositories ? {
-    for service, repo in aws_ecr_repository.service : service => { url = repo.repository_url, arn = repo.arn }
-    } : {
-    for service, repo in data.aws_ecr_repository.service : service => { url = repo.repository_url, arn = repo.arn }
-  }
-  kms_key_arn = var.create_repositories ? aws_kms_key.ecr[0].arn : one(data.aws_ecr_repository.service[var.services[0]].encryption_configuration).kms_key
+  created      = { for service, repo in aws_ecr_repository.service : service => { url = repo.repository_url, arn = repo.arn } }
+  looked_up    = { for service, repo in data.aws_ecr_repository.service : service => { url = repo.repository_url, arn = repo.arn } }
+  repositories = merge(local.created, local.looked_up) # one of the two is empty
+  kms_key_arn  = var.create_repositories ? aws_kms_key.ecr[0].arn : one(data.aws_ecr_repository.service[var.services[0]].encryption_configuration).kms_key
 }
 
 resource "aws_ecr_lifecycle_policy" "service" {
