@@ -9,6 +9,7 @@ podman runs here for real; there is no registry, so the base image is made with 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -52,6 +53,11 @@ def podman_env(missing_dependency: Callable[[str, str], None]) -> dict[str, str]
             "podman (with debootstrap for the local base image)",
             "Install them: apt-get install podman runc uidmap slirp4netns fuse-overlayfs debootstrap "
             "(.ci/run does), then run the tests as root.",
+        )
+    if os.geteuid() != 0:
+        missing_dependency(
+            "root (debootstrap and rootful podman make the base image)",
+            "Run the image tests as root: sudo --preserve-env=CI .venv/bin/pytest tests/images (CI does).",
         )
     return engine_env(REPO, "podman")
 
