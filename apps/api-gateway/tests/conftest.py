@@ -294,6 +294,7 @@ def open_gateway(stub: StubCatalog, orders_stub: StubOrders) -> OpenGateway:
             "redis_url": None,
             "cors_allow_origins": [],
             "upstream_timeout_seconds": 1.0,
+            "orders_timeout_seconds": 1.0,
             "upstream_max_attempts": 3,
             "breaker_failure_threshold": 5,
             "breaker_reset_seconds": 5.0,

@@ -257,7 +257,7 @@ async def test_a_checkout_is_retried_with_the_same_key_when_orders_answers_503(
 async def test_slow_orders_gives_503_not_a_hang(orders_stub: StubOrders, open_gateway: OpenGateway) -> None:
     timeout, attempts = 0.3, 2
     orders_stub.delay_seconds = 3.0
-    async with open_gateway(UPSTREAM_TIMEOUT_SECONDS=timeout, UPSTREAM_MAX_ATTEMPTS=attempts) as client:
+    async with open_gateway(ORDERS_TIMEOUT_SECONDS=timeout, UPSTREAM_MAX_ATTEMPTS=attempts) as client:
         started = time.monotonic()
         response = await client.get("/api/orders")
         elapsed = time.monotonic() - started
@@ -265,6 +265,24 @@ async def test_slow_orders_gives_503_not_a_hang(orders_stub: StubOrders, open_ga
     assert response.status_code == 503
     assert response.json()["reason"].startswith("no answer within")
     assert timeout * attempts <= elapsed < timeout * attempts + BACKOFF_ALLOWANCE_SECONDS + 0.9
+
+
+async def test_a_checkout_slower_than_the_catalog_timeout_still_answers(
+    stub: StubCatalog, orders_stub: StubOrders, open_gateway: OpenGateway
+) -> None:
+    # orders calls catalog twice (each retried) before it answers a checkout: the gateway gives orders
+    # its own, longer timeout, so a slow checkout is answered once instead of cut off and replayed.
+    orders_stub.delay_seconds = 0.8
+    stub.delay_seconds = 0.8
+    async with open_gateway(
+        UPSTREAM_TIMEOUT_SECONDS=0.3, ORDERS_TIMEOUT_SECONDS=3.0, UPSTREAM_MAX_ATTEMPTS=2
+    ) as client:
+        checkout = await client.post("/api/orders", json=CHECKOUT, headers={"Idempotency-Key": "slow-checkout-0001"})
+        product = await client.get("/api/products/MUG-001")
+
+    assert checkout.status_code == 201, checkout.text
+    assert [seen.method for seen in orders_stub.requests] == ["POST"]  # answered once, not replayed
+    assert product.status_code == 503  # catalog still has the short timeout
 
 
 async def test_orders_failing_with_500_is_a_502_naming_orders(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -41,7 +42,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # One client (and so one circuit breaker) per upstream: orders being down must not open the
     # circuit to catalog, and the product pages keep working while checkout is unavailable.
     catalog = ServiceClient("catalog", settings.catalog_url, policy)
-    orders = ServiceClient("orders", settings.orders_url, policy)
+    orders_policy = replace(policy, timeout_seconds=settings.orders_timeout_seconds)
+    orders = ServiceClient("orders", settings.orders_url, orders_policy)
     rate_limiter = create_rate_limiter(settings)
 
     # No readiness checks, deliberately: if /readyz followed an upstream, a catalog outage would take

@@ -38,6 +38,14 @@ class GatewaySettings(ServiceSettings, RedisSettings):
         description="Longest wait for one attempt of a call to an upstream service; a request waits at most "
         "about this times UPSTREAM_MAX_ATTEMPTS before it gets a 503.",
     )
+    orders_timeout_seconds: float = Field(
+        default=6.0,
+        gt=0,
+        le=60,
+        description="Longest wait for one attempt of a call to orders. A checkout waits for orders' own calls "
+        "to catalog (prices, then the reservation, each retried: ~4.5 s at orders' defaults), so this is longer "
+        "than UPSTREAM_TIMEOUT_SECONDS; a slow checkout then answers instead of being cut off and replayed.",
+    )
     upstream_max_attempts: int = Field(
         default=3,
         ge=1,
