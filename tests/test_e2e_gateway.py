@@ -80,3 +80,23 @@ async def test_gateway_answers_503_fast_while_catalog_is_down_and_recovers(start
         await start_service("catalog", port=port)
         recovered = await wait_for_200(session, f"{gateway.url}/api/products/KETTLE-01", within=BREAKER_RESET + 10)
     print(f"\ngateway recovered {recovered_after_hang:.1f}s after SIGCONT and {recovered:.1f}s after catalog restarted")
+
+
+async def test_a_checkout_while_catalog_is_down_tells_the_client_it_is_catalog(start_service) -> None:
+    # Real processes: orders answers 503 because catalog is gone; the gateway passes orders' reason on.
+    catalog = await start_service("catalog")
+    await start_service("orders", env={"CATALOG_TIMEOUT_SECONDS": "0.5", "CATALOG_MAX_ATTEMPTS": "1"})
+    gateway = await start_service("api-gateway", env={"UPSTREAM_MAX_ATTEMPTS": "1", "RATE_LIMIT": "off"})
+    assert await catalog.process.stop(timeout_seconds=10) == 0
+
+    checkout = {"items": [{"sku": "MUG-001", "quantity": 1}], "customer": {"name": "Ada", "email": "ada@example.com"}}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+        headers = {"Idempotency-Key": "catalog-down-0001"}
+        async with session.post(f"{gateway.url}/api/orders", json=checkout, headers=headers) as response:
+            body = await response.json(content_type=None)
+            status = response.status
+
+    assert status == 503
+    assert body["upstream"] == "orders"
+    assert "catalog" in str(body["upstream_detail"])
+    assert "catalog" in str(body["detail"])

@@ -248,6 +248,9 @@ async def test_a_checkout_is_retried_with_the_same_key_when_orders_answers_503(
 
     assert response.status_code == 503
     assert response.json()["upstream"] == "orders"
+    # orders' own reason reaches the client (orders says why it cannot answer, e.g. catalog is down)
+    assert response.json()["upstream_detail"] == "stub told to fail"
+    assert response.json()["detail"] == "orders is unavailable: answered 503 (stub told to fail)"
     tries = order_requests(orders_stub, "POST", "/orders")
     assert len(tries) == 3
     assert {seen.headers["idempotency-key"] for seen in tries} == {KEY}

@@ -108,9 +108,16 @@ class UpstreamProxy:
         log.log(logging.DEBUG if circuit_open else logging.WARNING, "%s unavailable: %s", exc.upstream, exc.reason)
         retry_after = math.ceil(self.client.policy.breaker_reset_seconds) if circuit_open else 1
         extensions: dict[str, Any] = {"upstream": exc.upstream, "reason": public_reason}
+        detail = f"{exc.upstream} is unavailable: {public_reason}"
+        # An upstream that answered 503 with a reason of its own (orders: "catalog is unavailable")
+        # has said what the client needs to know; pass it on rather than hide it.
+        upstream_detail = exc.upstream_detail()
+        if upstream_detail is not None:
+            extensions["upstream_detail"] = upstream_detail[:500]
+            detail = f"{detail} ({upstream_detail[:500]})"
         return Problem(
             503,
-            f"{exc.upstream} is unavailable: {public_reason}",
+            detail,
             type_="upstream-unavailable",
             title="Upstream unavailable",
             headers={"Retry-After": str(retry_after)},

@@ -49,10 +49,24 @@ BREAKER_STATE = Gauge("circuit_breaker_open", "1 while the circuit to an upstrea
 class UpstreamUnavailable(Exception):
     """The upstream could not give an answer: unreachable, timed out, circuit open or 5xx after retries."""
 
-    def __init__(self, upstream: str, reason: str) -> None:
+    def __init__(self, upstream: str, reason: str, last_answer: UpstreamResponse | None = None) -> None:
         super().__init__(f"{upstream} unavailable: {reason}")
         self.upstream = upstream
         self.reason = reason
+        # The upstream's own 502/503/504 answer, when it gave one: it may say why (e.g. orders
+        # answering 503 because catalog is down), which a caller can pass on.
+        self.last_answer = last_answer
+
+    def upstream_detail(self) -> str | None:
+        """The `detail` of the upstream's last problem+json answer, if it gave one."""
+        answer = self.last_answer
+        if answer is None or not answer.content_type.startswith("application/problem+json"):
+            return None
+        try:
+            detail = answer.json().get("detail")
+        except (orjson.JSONDecodeError, AttributeError):
+            return None
+        return detail if isinstance(detail, str) and detail else None
 
 
 class _RetryableStatus(Exception):
@@ -205,7 +219,7 @@ class ServiceClient:
             except (aiohttp.ClientError, TimeoutError, _RetryableStatus) as exc:
                 failure = exc
         if isinstance(failure, _RetryableStatus):
-            raise UpstreamUnavailable(self.name, f"answered {failure.response.status}")
+            raise UpstreamUnavailable(self.name, f"answered {failure.response.status}", failure.response)
         if isinstance(failure, TimeoutError):
             raise UpstreamUnavailable(self.name, f"no answer within {self.policy.timeout_seconds}s")
         raise UpstreamUnavailable(self.name, f"{type(failure).__name__}: {failure}")
