@@ -1,7 +1,8 @@
-"""`shopfloor changed`: which images a change rebuilds and bumps, on real git repositories.
+"""`shopfloor changed`, which images a change rebuilds and bumps, on real git repositories; and
+`shopfloor images build`'s refusals (the builds themselves run in tests/images).
 
-Each test copies this repository's image inputs (Dockerfiles, pyprojects, sources, locks) into a
-fresh repository, commits, changes one thing, commits again and asks the CLI what changed.
+The `changed` tests copy this repository's image inputs (Dockerfiles, pyprojects, sources, locks)
+into a fresh repository, commit, change one thing, commit again and ask the CLI what changed.
 """
 
 from __future__ import annotations
@@ -167,3 +168,13 @@ def test_building_an_unknown_service_is_refused(capsys: pytest.CaptureFixture[st
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "nosuch" in err
+
+
+def test_building_without_the_engine_says_how_to_get_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no podman on PATH
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--repo", str(REPO), "images", "build", "--engine", "podman", "catalog"])
+    assert exit_info.value.code == 2
+    assert "podman is not installed (apt-get install podman runc)" in capsys.readouterr().err
