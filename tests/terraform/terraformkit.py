@@ -18,7 +18,10 @@ import hcl2
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 MODULES = TERRAFORM / "modules"
+# One root every environment applies; an environment is only its values and its state key.
+STACK = TERRAFORM / "stack"
 ENVIRONMENTS = TERRAFORM / "environments"
+ENVIRONMENT_FILES = ("terraform.tfvars", "backend.hcl")
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
 DEFAULT_TAGS = {"Project", "Environment", "ManagedBy"}
@@ -171,49 +174,61 @@ def check_module(module: Path) -> list[str]:
     ]
 
 
-def check_environment(environment: Path) -> list[str]:
-    """Pins, documentation and secrets as for modules, plus state, tags and the region variable."""
-    parsed = parse(environment)
+def check_stack(stack: Path) -> list[str]:
+    """Pins, documentation and secrets as for modules, plus state locking, tags and the region variable."""
+    parsed = parse(stack)
     problems = [
-        *check_variables(environment, parsed),
-        *check_outputs(environment, parsed),
-        *check_pinned(environment, parsed),
-        *check_secrets(environment, parsed),
-        *check_hard_coded(environment),
+        *check_variables(stack, parsed),
+        *check_outputs(stack, parsed),
+        *check_pinned(stack, parsed),
+        *check_secrets(stack, parsed),
+        *check_hard_coded(stack),
     ]
     backends = [body for block in parsed.get("terraform", []) for body in block.get("backend", [])]
     s3 = [backend["s3"] for backend in backends if "s3" in backend]
     if not s3:
-        problems.append(f'{environment.name}: no backend "s3"')
-    elif not (s3[0].get("use_lockfile") is True or s3[0].get("dynamodb_table")):
-        problems.append(f"{environment.name}: the S3 backend has no locking (use_lockfile or dynamodb_table)")
+        problems.append(f'{stack.name}: no backend "s3"')
+    else:
+        if not (s3[0].get("use_lockfile") is True or s3[0].get("dynamodb_table")):
+            problems.append(f"{stack.name}: the S3 backend has no locking (use_lockfile or dynamodb_table)")
+        if "key" in s3[0]:
+            problems.append(f"{stack.name}: the S3 backend names a state key (each environment's backend.hcl does)")
     aws = [body["aws"] for body in parsed.get("provider", []) if "aws" in body]
     if not aws:
-        problems.append(f'{environment.name}: no provider "aws"')
+        problems.append(f'{stack.name}: no provider "aws"')
     for provider in aws:
         if provider.get("region") != "${var.region}":
-            problems.append(f"{environment.name}: provider aws region is not var.region")
+            problems.append(f"{stack.name}: provider aws region is not var.region")
         tags = {key for default in provider.get("default_tags", []) for key in default.get("tags", {})}
         if missing := DEFAULT_TAGS - tags:
-            problems.append(f"{environment.name}: provider aws default_tags lack {sorted(missing)}")
+            problems.append(f"{stack.name}: provider aws default_tags lack {sorted(missing)}")
     return problems
 
 
-def module_wiring(parsed: Parsed) -> dict[str, str]:
-    return {name: str(body.get("source")) for name, body in named(parsed, "module").items()}
-
-
-def check_same_wiring(environments: dict[str, Parsed]) -> list[str]:
-    """Every environment calls the same modules from the same sources."""
-    wirings = {name: module_wiring(parsed) for name, parsed in environments.items()}
-    reference_name, reference = next(iter(wirings.items()))
-    problems = []
-    for name, wiring in wirings.items():
-        for module in sorted(set(reference) ^ set(wiring)):
-            problems.append(f"{name}: module {module} is wired in only one of {reference_name} and {name}")
-        for module in sorted(set(reference) & set(wiring)):
-            if reference[module] != wiring[module]:
-                problems.append(f"{name}: module {module} comes from {wiring[module]}, not {reference[module]}")
+def check_environment(environment: Path, stack: Parsed) -> list[str]:
+    """An environment is a tfvars file setting the stack's variables and a backend.hcl with its own
+    state key: nothing else, so it cannot wire anything differently."""
+    name = environment.name
+    problems = [f"{name}: {file} is missing" for file in ENVIRONMENT_FILES if not (environment / file).is_file()]
+    if problems:
+        return problems
+    problems += [f"{name}: {path.name} does not belong here" for path in sorted(environment.iterdir())
+                 if path.name not in ENVIRONMENT_FILES]  # fmt: skip
+    problems += check_hard_coded(environment)
+    values = tfvars(environment)
+    variables = named(stack, "variable")
+    if values.get("environment") != name:
+        problems.append(f"{name}: terraform.tfvars sets environment = {values.get('environment')!r}")
+    if "region" in values:
+        problems.append(f"{name}: terraform.tfvars sets the region (it comes from TF_VAR_region)")
+    for unknown in sorted(set(values) - set(variables)):
+        problems.append(f"{name}: terraform.tfvars sets {unknown}, which the stack does not declare")
+    required = {variable for variable, body in variables.items() if "default" not in body} - {"region"}
+    for missing in sorted(required - set(values)):
+        problems.append(f"{name}: terraform.tfvars does not set the required {missing}")
+    key = load_hcl(environment / "backend.hcl").get("key")
+    if key != f"shopfloor/{name}/terraform.tfstate":
+        problems.append(f"{name}: backend.hcl key is {key!r}, not 'shopfloor/{name}/terraform.tfstate'")
     return problems
 
 
@@ -238,13 +253,17 @@ def check_platform_switch(environment: Path, parsed: Parsed) -> list[str]:
     return problems
 
 
-def tfvars(environment: Path) -> dict[str, Any]:
-    path = environment / "terraform.tfvars"
+def load_hcl(path: Path) -> dict[str, Any]:
     with path.open() as handle:
         values: dict[str, Any] = hcl2.load(
             handle, serialization_options=hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
         )
-    return values
+    # python-hcl2 reports comments under "__comments__": not a value anyone set.
+    return {key: value for key, value in values.items() if not key.startswith("__")}
+
+
+def tfvars(environment: Path) -> dict[str, Any]:
+    return load_hcl(environment / "terraform.tfvars")
 
 
 CHECKOV_SKIP = re.compile(r"#\s*checkov:skip=(?P<check>[A-Z0-9_]+)(?::(?P<reason>.*))?")

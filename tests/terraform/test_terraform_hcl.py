@@ -1,6 +1,6 @@
-"""terraform/ as parsed HCL: layout, documentation, pins, nothing hard-coded, the same wiring in
-every environment and a one-variable platform switch. Each check is also shown failing on a
-deliberately broken copy."""
+"""terraform/ as parsed HCL: layout, documentation, pins, nothing hard-coded, one stack every
+environment applies (an environment is only values and a state key) and a one-variable platform
+switch. Each check is also shown failing on a deliberately broken copy."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from tests.terraform.terraformkit import (
     ENVIRONMENT_NAMES,
     ENVIRONMENTS,
     MODULES,
+    STACK,
     TERRAFORM,
     check_environment,
     check_module,
     check_platform_switch,
-    check_same_wiring,
     check_skip_reasons,
+    check_stack,
     parse,
     tfvars,
 )
@@ -36,27 +37,21 @@ def test_module_follows_the_rules(module: str) -> None:
     assert check_module(MODULES / module) == []
 
 
+def test_the_stack_follows_the_rules() -> None:
+    assert check_stack(STACK) == []
+    assert check_platform_switch(STACK, parse(STACK)) == []
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENT_NAMES)
-def test_environment_follows_the_rules(environment: str) -> None:
-    directory = ENVIRONMENTS / environment
-    assert check_environment(directory) == []
-    assert check_platform_switch(directory, parse(directory)) == []
-
-
-def test_every_environment_wires_the_same_modules() -> None:
-    assert check_same_wiring({name: parse(ENVIRONMENTS / name) for name in ENVIRONMENT_NAMES}) == []
-
-
-def test_environments_differ_only_in_their_tfvars_and_state_key() -> None:
+def test_an_environment_is_only_its_values_and_state_key(environment: str) -> None:
     """So switching an environment's platform (or anything else) is a tfvars change, not a code change."""
-    for name in ("main.tf", "variables.tf", "outputs.tf"):
-        texts = {(ENVIRONMENTS / env / name).read_text() for env in ENVIRONMENT_NAMES}
-        assert len(texts) == 1, f"{name} differs between environments"
-    for env in ENVIRONMENT_NAMES:
-        values = tfvars(ENVIRONMENTS / env)
-        assert values["environment"] == env
-        assert values["platform"] in {"eks", "k3s"}
-        assert "region" not in values, "the region comes from TF_VAR_region, not a file"
+    assert check_environment(ENVIRONMENTS / environment, parse(STACK)) == []
+    assert tfvars(ENVIRONMENTS / environment)["platform"] in {"eks", "k3s"}
+
+
+def test_exactly_one_environment_owns_the_account_wide_resources() -> None:
+    owners = [env for env in ENVIRONMENT_NAMES if tfvars(ENVIRONMENTS / env)["owns_account_resources"] is True]
+    assert owners == ["dev"]
 
 
 def test_prod_keeps_its_database() -> None:
@@ -141,31 +136,43 @@ def test_hard_coded_account_region_and_password_are_reported(broken_module: Path
     ]
 
 
-def test_an_environment_without_locking_tags_or_the_same_modules_is_reported(tmp_path: Path) -> None:
-    environments = tmp_path / "environments"
-    shutil.copytree(ENVIRONMENTS, environments)
-    staging = environments / "staging"
-    replace(staging / "versions.tf", "    use_lockfile = true\n", "")
-    replace(staging / "versions.tf", '      ManagedBy   = "terraform"\n', "")
-    replace(staging / "main.tf", 'module "efs" {', 'module "shared_files" {')
-    assert check_environment(staging) == [
-        "staging: the S3 backend has no locking (use_lockfile or dynamodb_table)",
-        "staging: provider aws default_tags lack ['ManagedBy']",
+def test_a_stack_without_locking_or_tags_or_with_a_fixed_key_is_reported(tmp_path: Path) -> None:
+    stack = tmp_path / "stack"
+    shutil.copytree(STACK, stack)
+    replace(stack / "versions.tf", "    use_lockfile = true\n", '    key     = "shopfloor/terraform.tfstate"\n')
+    replace(stack / "versions.tf", '      ManagedBy   = "terraform"\n', "")
+    assert check_stack(stack) == [
+        "stack: the S3 backend has no locking (use_lockfile or dynamodb_table)",
+        "stack: the S3 backend names a state key (each environment's backend.hcl does)",
+        "stack: provider aws default_tags lack ['ManagedBy']",
     ]
-    parsed = {name: parse(environments / name) for name in ENVIRONMENT_NAMES}
-    assert check_same_wiring(parsed) == [
-        "staging: module efs is wired in only one of dev and staging",
-        "staging: module shared_files is wired in only one of dev and staging",
+
+
+def test_an_environment_with_code_a_wrong_key_or_unknown_values_is_reported(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    shutil.copytree(ENVIRONMENTS / "staging", staging)
+    (staging / "main.tf").write_text('module "extra" {\n  source = "../modules/efs"\n}\n')
+    replace(staging / "backend.hcl", "shopfloor/staging/", "shopfloor/prod/")
+    replace(staging / "terraform.tfvars", "owns_account_resources = false", "owns_acount_resources = false")
+    with (staging / "terraform.tfvars").open("a") as handle:
+        handle.write('region = "eu-west-1"\n')
+    assert check_environment(staging, parse(STACK)) == [
+        "staging: main.tf does not belong here",
+        "staging/terraform.tfvars:17: names a region (use var.region)",
+        "staging: terraform.tfvars sets the region (it comes from TF_VAR_region)",
+        "staging: terraform.tfvars sets owns_acount_resources, which the stack does not declare",
+        "staging: terraform.tfvars does not set the required owns_account_resources",
+        "staging: backend.hcl key is 'shopfloor/prod/terraform.tfstate', not 'shopfloor/staging/terraform.tfstate'",
     ]
 
 
 def test_a_cluster_chosen_by_anything_but_platform_is_reported(tmp_path: Path) -> None:
-    copy = tmp_path / "prod"
-    shutil.copytree(ENVIRONMENTS / "prod", copy)
+    copy = tmp_path / "stack"
+    shutil.copytree(STACK, copy)
     replace(copy / "main.tf", "  count  = local.on_k3s ? 1 : 0\n", "  count  = var.node_min_size > 2 ? 1 : 0\n")
     assert check_platform_switch(copy, parse(copy)) == [
-        "prod: module k3s is not counted on var.platform == 'k3s'",
-        "prod: module k3s's count depends on more than var.platform",
+        "stack: module k3s is not counted on var.platform == 'k3s'",
+        "stack: module k3s's count depends on more than var.platform",
     ]
 
 

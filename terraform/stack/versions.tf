@@ -16,10 +16,11 @@ terraform {
     }
   }
 
-  # S3 native locking (use_lockfile, Terraform >= 1.10). Bucket and region are not written here:
-  #   terraform init -backend-config="bucket=<state bucket>" -backend-config="region=<region>"
+  # S3 native locking (use_lockfile, Terraform >= 1.10). The state key is the environment's
+  # (environments/<env>/backend.hcl); bucket and region are not written anywhere:
+  #   terraform init -reconfigure -backend-config=../environments/<env>/backend.hcl \
+  #     -backend-config="bucket=<state bucket>" -backend-config="region=<region>"
   backend "s3" {
-    key          = "shopfloor/staging/terraform.tfstate"
     encrypt      = true
     use_lockfile = true
   }

@@ -1,4 +1,5 @@
-# Identical in every environment: what differs lives in terraform.tfvars (and the backend key).
+# The one stack every environment applies: what differs lives in environments/<env>/terraform.tfvars
+# (and the state key in environments/<env>/backend.hcl).
 data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
