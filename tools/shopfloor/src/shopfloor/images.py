@@ -224,7 +224,10 @@ def ensure_local_base_image(engine: str, env: dict[str, str], say: Callable[[str
         )
         for relative in _BASE_TRIM:
             for child in (rootfs / relative).glob("*"):
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
         shutil.rmtree(rootfs / "debootstrap", ignore_errors=True)
         # python:3.11-slim has `python` and `python3` on PATH; so does this stand-in.
         for alias in ("python", "python3"):
