@@ -4,7 +4,7 @@ Services run from the repo's console scripts on free loopback ports, each on a c
 database migrated and seeded once per session (so a test pays for `serve`, not for three Python
 starts), and orders on a copy of one migrated (unseeded) orders database, in the test's own
 temporary folder. Every process started here is stopped at teardown, and dies with the test run
-if that is killed (see shopfloor.processes).
+if that is killed (see shopfloor.local.processes).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Protocol
 
 import pytest
 
-from shopfloor.discovery import ServiceSpec, discover_services, find_repo_root
-from shopfloor.processes import ManagedProcess, run_to_completion, wait_ready
-from shopfloor.stack import service_environment, service_executable
+from shopfloor.local.discovery import ServiceSpec, discover_services
+from shopfloor.local.processes import ManagedProcess, run_to_completion, wait_ready
+from shopfloor.local.stack import service_environment, service_executable
+from shopfloor.repo import find_repo_root
 from shopfloor_common.localserver import free_port
 
 REPO = find_repo_root(Path(__file__).parent)

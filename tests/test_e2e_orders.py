@@ -26,7 +26,7 @@ import aiohttp
 import orjson
 import pytest
 
-from shopfloor.consistency import Endpoints, check_consistency, take_snapshot
+from shopfloor.measure.check_consistency import Endpoints, check_consistency, take_snapshot
 
 from .conftest import ADMIN_KEY, Lines, StartService
 

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shopfloor.processes import ManagedProcess
+from shopfloor.local.processes import ManagedProcess
 from shopfloor_common.localserver import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]

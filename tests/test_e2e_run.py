@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shopfloor.processes import ManagedProcess
+from shopfloor.local.processes import ManagedProcess
 from shopfloor_common.localserver import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, ViewportSize, async_playwright
 
-from shopfloor.edge import EdgeRouter, Route
-from shopfloor.screenshots import CHROMIUM_ARGS, chromium_executable
+from shopfloor.local.edge import EdgeRouter, Route
+from shopfloor.measure.screenshots import CHROMIUM_ARGS, chromium_executable
 from shopfloor_common.localserver import free_port
 from tests.conftest import RunningService, StartService
 

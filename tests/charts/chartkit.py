@@ -1,6 +1,6 @@
 """Checks on rendered manifests: what the chart tests assert, as functions that return problems.
 
-Every check takes a rendered environment (shopfloor.render) and returns a list of sentences, one
+Every check takes a rendered environment (shopfloor.delivery.render) and returns a list of sentences, one
 per problem, empty when all is well. The tests assert the list is empty for every environment,
 and also feed the checks deliberately broken renders to prove each one can fail.
 """
@@ -26,8 +26,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from starlette.routing import Match
 
-from shopfloor.discovery import find_repo_root
-from shopfloor.render import (
+from shopfloor.delivery.render import (
     NAMESPACE,
     ChartSet,
     Manifest,
@@ -37,6 +36,7 @@ from shopfloor.render import (
     merge_values,
     render_environment,
 )
+from shopfloor.repo import find_repo_root
 from shopfloor_common.settings import settings_errors
 
 REPO = find_repo_root(Path(__file__).parent)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shopfloor.render import Manifest, RenderedEnvironment, environment_values
+from shopfloor.delivery.render import Manifest, RenderedEnvironment, environment_values
 from tests.charts.chartkit import (
     ENVIRONMENT_VARIABLE,
     ENVIRONMENTS,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.render import RenderedEnvironment
+from shopfloor.delivery.render import RenderedEnvironment
 from tests.charts.chartkit import (
     ENVIRONMENTS,
     SERVICE_APPS,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from shopfloor.cli import main as shopfloor_main
-from shopfloor.render import (
+from shopfloor.delivery.render import (
     LIBRARY_CHART,
     ChartSet,
     application_charts,

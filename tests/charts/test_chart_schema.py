@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shopfloor.render import ChartSet, RenderError, environment_values, merge_values
+from shopfloor.delivery.render import ChartSet, RenderError, environment_values, merge_values
 from tests.charts.chartkit import REPO
 
 # chart, values that break it, the words the refusal must contain (the value's path or name).

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from shopfloor.cli import build_parser
-from shopfloor.discovery import find_repo_root
+from shopfloor.repo import find_repo_root
 
 REPO = find_repo_root(Path(__file__).parent)
 GITHUB = REPO / ".github"

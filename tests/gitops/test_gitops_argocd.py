@@ -27,8 +27,8 @@ from shopfloor.argocd_check import (
     permission_problems,
     render_application,
 )
-from shopfloor.discovery import find_repo_root
-from shopfloor.render import ChartSet, Manifest
+from shopfloor.delivery.render import ChartSet, Manifest
+from shopfloor.repo import find_repo_root
 
 from ..charts.chartkit import KUBERNETES_VERSIONS
 
@@ -231,8 +231,8 @@ def test_notifications_cover_failed_degraded_deployed_and_every_subscription_res
 
 def test_the_smoke_job_runs_the_same_program_as_shopfloor_smoke() -> None:
     copy_in_chart = REPO / "argocd" / "smoke-test" / "files" / "smoke.py"
-    module = REPO / "tools" / "shopfloor" / "src" / "shopfloor" / "smoke.py"
-    assert copy_in_chart.read_text() == module.read_text(), "cp tools/shopfloor/src/shopfloor/smoke.py " + str(
+    module = REPO / "tools" / "shopfloor" / "src" / "shopfloor" / "delivery" / "smoke.py"
+    assert copy_in_chart.read_text() == module.read_text(), "cp tools/shopfloor/src/shopfloor/delivery/smoke.py " + str(
         copy_in_chart.relative_to(REPO)
     )
 

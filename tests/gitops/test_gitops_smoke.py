@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.discovery import find_repo_root
+from shopfloor.repo import find_repo_root
 from shopfloor_common.localserver import free_port
 
 from ..conftest import StartService

@@ -23,8 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shopfloor.discovery import discover_services, find_repo_root
-from shopfloor.images import engine_env, image_inputs, image_services
+from shopfloor.delivery.images import engine_env, image_inputs, image_services
+from shopfloor.local.discovery import discover_services
+from shopfloor.repo import find_repo_root
 from shopfloor_common.localserver import free_port
 from tests.checkovkit import CHECKOV, INSTALL_HINT, run_checkov
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shopfloor.cli import _default_edge_port, build_parser
+from shopfloor.cli import build_parser
+from shopfloor.commands import CommandError, default_edge_port
 
 
 def test_run_options_parse() -> None:
@@ -33,15 +34,11 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().err
 
 
-def test_edge_port_comes_from_edge_port_env(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_edge_port_comes_from_edge_port_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EDGE_PORT", raising=False)
-    assert _default_edge_port() == 8000
+    assert default_edge_port() == 8000
     monkeypatch.setenv("EDGE_PORT", "18000")
-    assert _default_edge_port() == 18000
+    assert default_edge_port() == 18000
     monkeypatch.setenv("EDGE_PORT", "eighty")
-    with pytest.raises(SystemExit) as caught:
-        _default_edge_port()
-    assert caught.value.code == 2
-    assert "EDGE_PORT" in capsys.readouterr().err
+    with pytest.raises(CommandError, match="EDGE_PORT"):
+        default_edge_port()

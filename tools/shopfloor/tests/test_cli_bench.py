@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shopfloor.bench import (
+from shopfloor.measure.bench import (
     BEGIN_MARKER,
     END_MARKER,
     BenchError,

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from aiohttp import web
 
-from shopfloor import consistency
 from shopfloor.cli import main
-from shopfloor.consistency import Endpoints, OrderSummary, ShopState, check_consistency, evaluate
+from shopfloor.measure import check_consistency as consistency
+from shopfloor.measure.check_consistency import Endpoints, OrderSummary, ShopState, check_consistency, evaluate
 from shopfloor_common.localserver import free_port
 
 API_KEY = "consistency-key-0123456789"

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from shopfloor.console import Console, humanize
+from shopfloor.local.console import Console, humanize
 
 
 def test_json_log_lines_read_as_level_message_and_fields() -> None:

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from shopfloor.cli import main
-from shopfloor.delivery import bump, commit, push_with_retry, read_image
-from shopfloor.discovery import find_repo_root
+from shopfloor.delivery.bump import bump
+from shopfloor.delivery.git import commit, push_with_retry
+from shopfloor.delivery.image_files import read_image
+from shopfloor.repo import find_repo_root
 
 REPO = find_repo_root(Path(__file__).parent)
 DIGEST = "sha256:" + "ab" * 32

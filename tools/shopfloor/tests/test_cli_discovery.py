@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.discovery import DiscoveryError, ServiceSpec, discover_services, find_repo_root
+from shopfloor.local.discovery import DiscoveryError, ServiceSpec, discover_services
+from shopfloor.repo import find_repo_root
 
 
 def write_service(repo: Path, name: str, table: str | None) -> None:

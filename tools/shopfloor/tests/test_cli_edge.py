@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from shopfloor.edge import EdgeRouter, Route, match_route
+from shopfloor.local.edge import EdgeRouter, Route, match_route
 from shopfloor_common.localserver import free_port
 
 BIG = bytes(range(256)) * 8192  # 2 MiB: larger than any socket buffer, so it must stream
@@ -188,7 +188,7 @@ async def test_answers_503_while_starting(upstream: Upstream, client: aiohttp.Cl
             assert response.status == 503
             assert response.headers["Retry-After"] == "1"
             assert response.content_type == "application/problem+json"
-        edge.mark_ready("api-gateway")
+        edge.open()
         async with client.get(url) as response:
             assert response.status == 200
     finally:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.discovery import ServiceSpec
-from shopfloor.stack import RunOptions, StackError, assign_ports, resolve_admin_key, service_environment
+from shopfloor.local.discovery import ServiceSpec
+from shopfloor.local.stack import StackError, StackOptions, assign_ports, resolve_admin_key, service_environment
 
 CATALOG = ServiceSpec("catalog", 8081, migrate=True, seed=True)
 GATEWAY = ServiceSpec("api-gateway", 8080, edge_prefix="/api")
@@ -56,10 +56,10 @@ def test_admin_key_from_the_environment_wins(tmp_path: Path) -> None:
 
 
 def test_ports_can_be_overridden_or_chosen_free(tmp_path: Path) -> None:
-    options = RunOptions(repo=tmp_path, state_dir=tmp_path, port_overrides={"catalog": 18081})
+    options = StackOptions(repo=tmp_path, state_dir=tmp_path, port_overrides={"catalog": 18081})
     assert [s.port for s in assign_ports([CATALOG, GATEWAY], options)] == [18081, 8080]
-    free = assign_ports([CATALOG, GATEWAY], RunOptions(repo=tmp_path, state_dir=tmp_path, free_ports=True))
+    free = assign_ports([CATALOG, GATEWAY], StackOptions(repo=tmp_path, state_dir=tmp_path, free_ports=True))
     assert all(s.port not in (8080, 8081) for s in free)
     assert len({s.port for s in free}) == 2
     with pytest.raises(StackError, match="unknown service"):
-        assign_ports([CATALOG], RunOptions(repo=tmp_path, state_dir=tmp_path, port_overrides={"nope": 1}))
+        assign_ports([CATALOG], StackOptions(repo=tmp_path, state_dir=tmp_path, port_overrides={"nope": 1}))

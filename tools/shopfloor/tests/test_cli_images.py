@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from shopfloor.cli import main
-from shopfloor.discovery import find_repo_root
-from shopfloor.images import image_services, services_touched
+from shopfloor.delivery.changed import services_touched
+from shopfloor.delivery.images import image_services
+from shopfloor.repo import find_repo_root
 
 REPO = find_repo_root(Path(__file__).parent)
 SERVICES = ["api-gateway", "catalog", "frontend", "orders"]

@@ -17,7 +17,7 @@ from typing import Protocol
 import aiohttp
 import pytest
 
-from shopfloor.processes import ManagedProcess
+from shopfloor.local.processes import ManagedProcess
 from shopfloor_common.localserver import free_port
 
 FAKE_SERVICE = Path(__file__).with_name("fake_service.py")

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from shopfloor.cli import main
-from shopfloor.configdoc import BEGIN_MARK, END_MARK, config_table, replace_table
-from shopfloor.discovery import find_repo_root
+from shopfloor.docs.config_table import BEGIN_MARK, END_MARK, config_table, replace_table
+from shopfloor.repo import find_repo_root
 
 REPO = find_repo_root(Path(__file__).parent)
 

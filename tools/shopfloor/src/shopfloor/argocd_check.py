@@ -5,7 +5,7 @@ Argo CD cannot run here, so this evaluates the parts of it the repository relies
 those: a directory source's `include` glob, the git generator's `directories` (with `exclude`),
 Go templates that are plain field references (`{{ .path.basename }}`; anything else is refused
 rather than guessed), `$values` value files and `ignoreMissingValueFiles`. Rendering is Helm's
-own engine (shopfloor.render). tests/gitops drives it; docs/gitops.md says what is not covered.
+own engine (shopfloor.delivery.render). tests/gitops drives it; docs/gitops.md says what is not covered.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import helm_python
 import yaml
 
-from shopfloor.render import ChartSet, Manifest, RenderError, load_values, merge_values, split_documents
+from shopfloor.delivery.render import ChartSet, Manifest, RenderError, load_values, merge_values, split_documents
 
 ARGOCD_DIR = "argocd"
 IN_CLUSTER = "https://kubernetes.default.svc"

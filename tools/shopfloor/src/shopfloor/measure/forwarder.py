@@ -2,7 +2,7 @@
 of catalog, forwarding with either the services' client (shopfloor_common.client.ServiceClient,
 aiohttp) or httpx's default transport, so the two can be measured side by side in one k6 run.
 
-    FORWARDER_CLIENT=aiohttp|httpx UPSTREAM_URL=http://127.0.0.1:8081 PORT=9000 python -m shopfloor.forwarder
+    FORWARDER_CLIENT=aiohttp|httpx UPSTREAM_URL=http://127.0.0.1:8081 PORT=9000 python -m shopfloor.measure.forwarder
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-log = logging.getLogger("shopfloor.edge")
+log = logging.getLogger("shopfloor.local.edge")
 
 # RFC 9110 7.6.1: meaningful for one connection only, never forwarded by a proxy.
 HOP_BY_HOP = frozenset(
@@ -147,15 +147,17 @@ class EdgeRouter:
         connect_timeout_seconds: float = 2.0,
         read_timeout_seconds: float = 300.0,
         starting: bool = False,
-        on_upstream_error: Callable[[str], None] | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> None:
-        """`starting`: answer 503 "still starting" (no upstream call) on a route until its service
-        is marked ready (`mark_ready`), so early requests get a clear answer instead of a refused
-        upstream, and each route opens as soon as its own service can serve.
-        `on_upstream_error`: where to report an upstream that failed (default: the log)."""
+        """`starting`: answer 503 "still starting" (no upstream call) on every route until `open()`,
+        which the local stack calls once every service is ready: a shop that is half up (the
+        gateway serving while catalog still migrates) would answer 503s from deep inside instead.
+        `report`: where to say, in one line each, that a request could not be completed (an
+        upstream failed, a client hung up) or was refused while starting (default: the log)."""
         self.routes = list(routes)
-        self.not_ready: set[str] = {route.name for route in self.routes} if starting else set()
-        self.on_upstream_error = on_upstream_error or log.warning
+        self.starting = starting
+        self.report = report or log.warning
+        self._told_starting = False
         self.index_links = list(index_links)
         self.connect_timeout_seconds = connect_timeout_seconds
         self.read_timeout_seconds = read_timeout_seconds
@@ -170,8 +172,9 @@ class EdgeRouter:
         app.on_cleanup.append(self._close)
         return app
 
-    def mark_ready(self, name: str) -> None:
-        self.not_ready.discard(name)
+    def open(self) -> None:
+        """Stop answering "starting": every route forwards from now on."""
+        self.starting = False
 
     async def _open(self, _app: web.Application) -> None:
         self._session = aiohttp.ClientSession(
@@ -212,7 +215,10 @@ class EdgeRouter:
             if request.path == "/" and request.method in {"GET", "HEAD"}:
                 return web.Response(text=index_page(self.routes, self.index_links), content_type="text/html")
             return _problem(404, f"no route for {request.path}", "no-route", request)
-        if route.name in self.not_ready:
+        if self.starting:
+            if not self._told_starting:
+                self._told_starting = True
+                self.report(f"{request.method} {request.path}: answering 503 'starting' until every service is ready")
             return _problem(
                 503, "the shop is still starting; try again in a moment", "starting", request, {"Retry-After": "1"}
             )
@@ -236,11 +242,22 @@ class EdgeRouter:
                 await response.write_eof()
                 return response
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            if response is not None and response.prepared:
-                # The answer had begun; all a proxy can do now is cut the connection.
-                raise
             reason = "timed out" if isinstance(exc, TimeoutError) else _describe(exc)
-            self.on_upstream_error(f"{request.method} {request.path} -> {route.name}: {reason}")
+            if response is not None and response.prepared:
+                # The answer had begun. A client that hung up needs nothing more; when the
+                # upstream broke off instead, all a proxy can do is cut the client off too.
+                # Either way one line, not a traceback per dropped download.
+                client_gone = request.transport is None or request.transport.is_closing()
+                if client_gone:
+                    self.report(f"{request.method} {request.path}: the client hung up before the answer was complete")
+                else:
+                    self.report(
+                        f"{request.method} {request.path} -> {route.name}: {reason} after the answer began; "
+                        "closing the client's connection"
+                    )
+                    request.transport.close()  # type: ignore[union-attr]
+                return response
+            self.report(f"{request.method} {request.path} -> {route.name}: {reason}")
             if isinstance(exc, TimeoutError):
                 return _problem(
                     504, f"{route.name} did not answer in time ({route.upstream})", "upstream-timeout", request

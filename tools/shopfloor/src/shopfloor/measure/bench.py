@@ -19,14 +19,13 @@ import asyncio
 import contextlib
 import os
 import platform
-import re
 import secrets
 import shutil
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,10 +34,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from shopfloor.console import Console
-from shopfloor.discovery import DiscoveryError, ServiceSpec, discover_services
-from shopfloor.processes import ManagedProcess, NotReady, run_to_completion, wait_ready
-from shopfloor.stack import StackError, service_executable
+from shopfloor.local.console import Console
+from shopfloor.local.processes import ManagedProcess, NotReady, run_to_completion, wait_ready
+from shopfloor.local.stack import LocalStack, StackError, StackOptions
 from shopfloor_common.localserver import LOCAL_HOST, free_port
 
 DEFAULT_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -122,39 +120,6 @@ def server_url(options: BenchOptions) -> str:
         or os.environ.get("TEST_DATABASE_URL")
         or DEFAULT_SERVER_URL
     )
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return re.sub(r"^postgresql\+asyncpg://", "postgresql://", url)
-
-
-@contextlib.asynccontextmanager
-async def bench_database(url: str) -> AsyncIterator[tuple[str, str]]:
-    """A fresh database on the server of `url`, dropped afterwards. Yields (its URL, server version)."""
-    import asyncpg
-
-    name = f"shopfloor_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        raise BenchError(
-            f"PostgreSQL at {url} is not reachable ({exc}). Start PostgreSQL on 127.0.0.1:5432 or set "
-            "BENCH_DATABASE_URL=postgresql+asyncpg://user:pass@host:port/db"
-        ) from None
-    try:
-        version = str(await admin.fetchval("SHOW server_version"))
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = url.rpartition("/")
-    try:
-        yield f"{base}/{name}", version
-    finally:
-        admin = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 # --- the machine -----------------------------------------------------------------------------------
@@ -337,7 +302,7 @@ HOW_MEASURED = """
 - `--summary-export` with `--summary-trend-stats` including `p(99)`; k6 exits 99 when the p99
   threshold is missed, and the bench still records the run.
 - `shopfloor bench --compare-clients` adds a third k6 run (`bench/client_compare.js`): one FastAPI
-  hop in front of catalog (`shopfloor.forwarder`), once with the services' aiohttp client and once
+  hop in front of catalog (`shopfloor.measure.forwarder`), once with the services' aiohttp client and once
   with httpx's default transport, 32 VUs for 8 s each. It is why the services' client is aiohttp
   (see encode/httpx#3215).
 - Exit code: 0 when the targets are met (ratio, p99, and at most 1% of checkouts not CONFIRMED),
@@ -366,126 +331,74 @@ class Bench:
     def __init__(self, options: BenchOptions, console: Console) -> None:
         self.options = options
         self.console = console
-        self.processes: list[ManagedProcess] = []
+        self.hops: list[ManagedProcess] = []
 
-    def _service(self, services: list[ServiceSpec], name: str) -> ServiceSpec:
-        for service in services:
-            if service.name == name:
-                return service
-        raise BenchError(f"the bench needs the service {name!r} under apps/ (with a [tool.shopfloor] table)")
-
-    def _environment(self, name: str, port: int, extra: Mapping[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        env.update(
-            {
-                "SERVICE_NAME": name,
-                "HOST": LOCAL_HOST,
-                "PORT": str(port),
-                "ENVIRONMENT": "local",
-                "ACCESS_LOG": "false",
-                "LOG_LEVEL": "WARNING",
-                "RATE_LIMIT": "off",
-                "SHUTDOWN_DRAIN_SECONDS": "0",
-                "PYTHONUNBUFFERED": "1",
-            }
+    def stack_options(self, state_dir: Path) -> StackOptions:
+        """catalog, orders and api-gateway on fresh PostgreSQL databases (dropped afterwards), free
+        ports, quiet logs, no rate limit; Redis only when BENCH_REDIS_URL names one."""
+        options = self.options
+        return StackOptions(
+            repo=options.repo,
+            state_dir=state_dir,
+            only=("catalog", "orders", "api-gateway"),
+            free_ports=True,
+            edge_port=None,
+            environ={k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+            extra_env={"ACCESS_LOG": "false", "LOG_LEVEL": "WARNING", "RATE_LIMIT": "off"},
+            admin_key=secrets.token_urlsafe(24),
+            postgres_url=server_url(options),
+            postgres_prefix="shopfloor_bench",
+            temporary_databases=True,
+            redis_url=os.environ.get("BENCH_REDIS_URL") or None,
+            skip_seed=("orders",),  # the checkout run counts the orders it made
         )
-        if os.environ.get("BENCH_REDIS_URL"):
-            env["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
-        env.update(extra)
-        return env
-
-    async def _command(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
-        process = ManagedProcess(name, argv, env=env, cwd=self.options.repo, sink=self.console.service_line)
-        code = await run_to_completion(process, 120)
-        if code != 0:
-            raise BenchError(f"`{' '.join(argv)}` failed with exit code {code}:\n{process.tail_text()}")
-
-    async def _serve(self, name: str, argv: list[str], env: Mapping[str, str], port: int) -> None:
-        process = ManagedProcess(name, argv, env=env, cwd=self.options.repo, sink=self.console.service_line)
-        self.processes.append(process)
-        await process.start()
-        try:
-            await wait_ready(process, f"http://{LOCAL_HOST}:{port}/readyz", timeout_seconds=30)
-        except NotReady as exc:
-            raise BenchError(f"{name} did not start: {exc}\n{process.tail_text()}") from None
 
     async def run(self) -> int:
         options = self.options
-        services = discover_services(options.repo)
-        catalog = self._service(services, "catalog")
-        orders = self._service(services, "orders")
-        gateway = self._service(services, "api-gateway")
-        catalog_bin = service_executable(catalog.name)
-        orders_bin = service_executable(orders.name)
-        gateway_bin = service_executable(gateway.name)
         k6 = k6_executable()
         k6_version = await self._k6_version(k6)
         machine = machine_facts()
-        catalog_port, orders_port, gateway_port = free_port(), free_port(), free_port()
-        admin_key = secrets.token_urlsafe(24)
-        catalog_url = f"http://{LOCAL_HOST}:{catalog_port}"
-        orders_url = f"http://{LOCAL_HOST}:{orders_port}"
-        gateway_url = f"http://{LOCAL_HOST}:{gateway_port}"
         results_dir = options.repo / "docs" / "bench-results"
         results_dir.mkdir(parents=True, exist_ok=True)
         results_path = results_dir / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
         comparison: dict[str, Any] | None = None
 
-        # One database per service, as in a cluster.
-        async with (
-            bench_database(server_url(options)) as (catalog_database_url, postgres_version),
-            bench_database(server_url(options)) as (orders_database_url, _),
-        ):
-            self.console.info(f"bench databases ready; preparing catalog on {catalog_url} and orders on {orders_url}")
-            common = {
-                "ADMIN_API_KEY": admin_key,
-                "CATALOG_URL": catalog_url,
-                "ORDERS_URL": orders_url,
-                "API_GATEWAY_URL": gateway_url,
-            }
-            catalog_env = self._environment(
-                catalog.name, catalog_port, {**common, "DATABASE_URL": catalog_database_url}
+        scratch = tempfile.TemporaryDirectory(prefix="shopfloor-bench-")
+        stack = LocalStack(self.stack_options(Path(scratch.name)), sink=self.console.service_line)
+        self.console.info("preparing catalog, orders and api-gateway on fresh PostgreSQL databases")
+        try:
+            await stack.start()
+            catalog_url, orders_url, gateway_url = (stack.url(n) for n in ("catalog", "orders", "api-gateway"))
+            sku = await self._warm_up(catalog_url, [f"{catalog_url}/products", f"{gateway_url}/api/products"])
+            total = 2 * (options.throughput_seconds + 2) + options.latency_seconds
+            self.console.info(
+                f"k6: direct then gateway ({options.vus} VUs, {options.throughput_seconds}s each), then "
+                f"{options.rate} req/s for {options.latency_seconds}s through the gateway; about {total}s"
             )
-            orders_env = self._environment(orders.name, orders_port, {**common, "DATABASE_URL": orders_database_url})
-            gateway_env = self._environment(gateway.name, gateway_port, common)
-            try:
-                await asyncio.gather(
-                    self._command(catalog.name, [str(catalog_bin), "migrate"], catalog_env),
-                    self._command(orders.name, [str(orders_bin), "migrate"], orders_env),
-                )
-                await self._command(catalog.name, [str(catalog_bin), "seed"], catalog_env)
-                await asyncio.gather(
-                    self._serve(catalog.name, [str(catalog_bin), "serve"], catalog_env, catalog_port),
-                    self._serve(orders.name, [str(orders_bin), "serve"], orders_env, orders_port),
-                    self._serve(gateway.name, [str(gateway_bin), "serve"], gateway_env, gateway_port),
-                )
-                sku = await self._warm_up(catalog_url, [f"{catalog_url}/products", f"{gateway_url}/api/products"])
-                total = 2 * (options.throughput_seconds + 2) + options.latency_seconds
-                self.console.info(
-                    f"k6: direct then gateway ({options.vus} VUs, {options.throughput_seconds}s each), then "
-                    f"{options.rate} req/s for {options.latency_seconds}s through the gateway; about {total}s"
-                )
-                summary = await self._run_k6(
-                    k6,
-                    "product_read.js",
-                    {
-                        "DIRECT_URL": catalog_url,
-                        "GATEWAY_URL": gateway_url,
-                        "SKU": sku,
-                        "VUS": str(options.vus),
-                        "THROUGHPUT_SECONDS": str(options.throughput_seconds),
-                        "RATE": str(options.rate),
-                        "LATENCY_SECONDS": str(options.latency_seconds),
-                        "P99_TARGET_MS": f"{P99_TARGET_MS:g}",
-                    },
-                    total,
-                )
-                checkout_summary = await self._checkout(k6, catalog_url, gateway_url, admin_key)
-                orders_by_status = await self._count_orders(orders_url)
-                if options.compare_clients:
-                    comparison = await self._compare_clients(k6, catalog_url, catalog_env, sku)
-            finally:
-                await asyncio.gather(*(p.stop(10) for p in self.processes))
+            summary = await self._run_k6(
+                k6,
+                "product_read.js",
+                {
+                    "DIRECT_URL": catalog_url,
+                    "GATEWAY_URL": gateway_url,
+                    "SKU": sku,
+                    "VUS": str(options.vus),
+                    "THROUGHPUT_SECONDS": str(options.throughput_seconds),
+                    "RATE": str(options.rate),
+                    "LATENCY_SECONDS": str(options.latency_seconds),
+                    "P99_TARGET_MS": f"{P99_TARGET_MS:g}",
+                },
+                total,
+            )
+            checkout_summary = await self._checkout(k6, catalog_url, gateway_url, stack.admin_key.value)
+            orders_by_status = await self._count_orders(orders_url)
+            if options.compare_clients:
+                comparison = await self._compare_clients(k6, catalog_url, stack.environments["catalog"], sku)
+            postgres_version = getattr(stack.databases, "server_version", "")
+        finally:
+            await asyncio.gather(*(hop.stop(10) for hop in self.hops))
+            await stack.stop()
+            scratch.cleanup()
 
         result = parse_summary(summary, options)
         result.checkout = parse_checkout_summary(checkout_summary, options.checkout_seconds)
@@ -574,13 +487,25 @@ class Bench:
     async def _compare_clients(
         self, k6: Path, catalog_url: str, catalog_env: Mapping[str, str], sku: str
     ) -> dict[str, Any]:
-        """The same FastAPI hop (shopfloor.forwarder) with the services' aiohttp client and with
+        """The same FastAPI hop (shopfloor.measure.forwarder) with the services' aiohttp client and with
         httpx's default transport, measured one after the other in one k6 run."""
         urls = {}
         for kind in ("aiohttp", "httpx"):
             port = free_port()
             env = {**catalog_env, "FORWARDER_CLIENT": kind, "UPSTREAM_URL": catalog_url, "PORT": str(port)}
-            await self._serve(f"hop-{kind}", [sys.executable, "-m", "shopfloor.forwarder"], env, port)
+            hop = ManagedProcess(
+                f"hop-{kind}",
+                [sys.executable, "-m", "shopfloor.measure.forwarder"],
+                env=env,
+                cwd=self.options.repo,
+                sink=self.console.service_line,
+            )
+            self.hops.append(hop)
+            await hop.start()
+            try:
+                await wait_ready(hop, f"http://{LOCAL_HOST}:{port}/readyz", timeout_seconds=30)
+            except NotReady as exc:
+                raise BenchError(f"hop-{kind} did not start: {exc}\n{hop.tail_text()}") from None
             urls[kind] = f"http://{LOCAL_HOST}:{port}"
         await self._warm_up(catalog_url, [f"{url}/products" for url in urls.values()])
         seconds = COMPARISON_SECONDS
@@ -710,6 +635,6 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> int:
     console = console or Console(["catalog", "orders", "api-gateway", "hop-aiohttp", "hop-httpx", "k6", "bench"])
     try:
         return asyncio.run(Bench(options, console).run())
-    except (BenchError, StackError, DiscoveryError) as exc:
+    except (BenchError, StackError) as exc:
         console.error(str(exc))
         return 2

@@ -1,8 +1,8 @@
-"""The services' container images: what goes into each, which of them a change touches, building them.
+"""`shopfloor images build`: the services' container images, what goes into each and building them.
 
 `image_inputs` is the one statement of what an image is made of; the Dockerfiles COPY exactly these
-paths (tests/images checks it) and `changed_services` uses them to decide which images a push
-rebuilds and bumps. `build_images` is `make images` here (podman, from a base made locally with
+paths (tests/images checks it) and `shopfloor changed` (changed.py) uses them to decide which images
+a push rebuilds and bumps. `build_images` is `make images` here (podman, from a base made locally with
 debootstrap because these machines reach no container registry), `scripts/deploy/build-images.sh` on
 CodeBuild (docker) and `make kind-deploy` (docker).
 """
@@ -16,15 +16,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shopfloor.delivery import git
-
-DEFAULT_REPOSITORY_PREFIX = "localhost/shopfloor"
-# Where a new branch's push event says "no previous commit".
-NULL_REVISION = "0" * 40
+from shopfloor.delivery import DEFAULT_REPOSITORY_PREFIX
+from shopfloor.delivery.git import git
 
 # What every image is built from, besides its own service folder (see each Dockerfile).
 SHARED_INPUTS = (
@@ -71,34 +68,8 @@ def image_services(repo: Path) -> list[str]:
     return sorted(path.parent.name for path in (repo / "apps").glob("*/Dockerfile"))
 
 
-def services_touched(changed_paths: Iterable[str], services: Sequence[str]) -> list[str]:
-    """The services whose image inputs include any of `changed_paths` (repository-relative)."""
-    paths = list(changed_paths)
-    touched = []
-    for service in services:
-        inputs = image_inputs(service)
-        if any(_within(path, spec) for path in paths for spec in inputs):
-            touched.append(service)
-    return sorted(touched)
-
-
-def _within(path: str, spec: str) -> bool:
-    return path.startswith(spec) if spec.endswith("/") else path == spec
-
-
-def changed_services(repo: Path, base: str, head: str) -> list[str]:
-    """The services whose images differ between commits `base` and `head` (all of them without a base)."""
-    services = image_services(repo)
-    if not base.strip("0"):
-        return services
-    for revision in (base, head):
-        _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", what=f"no such commit: {revision!r}")
-    # --no-renames: a file moved out of a service folder changes that service too.
-    diff = _git(repo, "diff", "--name-only", "--no-renames", base, head, what="git diff failed")
-    return services_touched(diff.splitlines(), services)
-
-
-def _git(repo: Path, *args: str, what: str) -> str:
+def git_output(repo: Path, *args: str, what: str) -> str:
+    """`git ARGS` in `repo`, its output; ImagesError saying `what` when it fails."""
     result = git(repo, *args, check=False)
     if result.returncode != 0:
         detail = result.stderr.strip()
@@ -141,7 +112,9 @@ def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> l
     base_image = options.base_image
     if options.local_base:
         base_image = ensure_local_base_image(engine, env, say=say)
-    revision = options.revision or _git(options.repo, "rev-parse", "HEAD", what="cannot read the revision").strip()
+    revision = (
+        options.revision or git_output(options.repo, "rev-parse", "HEAD", what="cannot read the revision").strip()
+    )
 
     built = []
     for number, service in enumerate(services, start=1):

@@ -15,17 +15,12 @@ import secrets
 import shutil
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
 
-from shopfloor.discovery import ServiceSpec, discover_services
-from shopfloor.edge import EdgeRouter
-from shopfloor.processes import ManagedProcess, NotReady, run_to_completion, wait_ready
-from shopfloor.stack import StackError, edge_routes, service_environment, service_executable
-from shopfloor_common.localserver import LOCAL_HOST, free_port
+from shopfloor.local.stack import LocalStack, StackError, StackOptions
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -79,52 +74,38 @@ def demo_image(sku: str) -> bytes:
 
 
 class ScratchShop:
-    """Every service on a free port in a scratch folder, behind an edge router on another."""
+    """The whole shop as `shopfloor run` starts it, but on free ports in a scratch folder, with quiet
+    logs and without demo orders (the admin page then shows the one order placed here)."""
 
     def __init__(self, repo: Path, state_dir: Path) -> None:
-        self.repo = repo
-        self.state_dir = state_dir
-        self.admin_key = secrets.token_urlsafe(24)
-        self.specs = [replace(spec, port=free_port()) for spec in discover_services(repo)]
-        self.processes: list[ManagedProcess] = []
-        self.edge = EdgeRouter(edge_routes(self.specs))
-        self.url = ""
+        environ = {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES and not k.endswith("_URL")}
+        self.stack = LocalStack(
+            StackOptions(
+                repo=repo,
+                state_dir=state_dir,
+                free_ports=True,
+                edge_port=0,
+                environ=environ,
+                extra_env={"LOG_LEVEL": "WARNING", "ACCESS_LOG": "false", "RATE_LIMIT": "off"},
+                admin_key=secrets.token_urlsafe(24),
+                skip_seed=("orders",),
+                ready_timeout_seconds=60,
+            )
+        )
 
-    def _environment(self, spec: ServiceSpec) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES and not k.endswith("_URL")}
-        env = service_environment(spec, self.specs, state_dir=self.state_dir, admin_key=self.admin_key, base=base)
-        env.update({"LOG_LEVEL": "WARNING", "ACCESS_LOG": "false", "RATE_LIMIT": "off"})
-        return env
+    @property
+    def url(self) -> str:
+        return self.stack.edge_url
+
+    @property
+    def admin_key(self) -> str:
+        return self.stack.admin_key.value
 
     async def start(self) -> None:
-        for spec in self.specs:
-            steps = [step for step, wanted in (("migrate", spec.migrate), ("seed", spec.seed)) if wanted]
-            for step in steps:
-                process = ManagedProcess(
-                    spec.name,
-                    [str(service_executable(spec.name)), step],
-                    env=self._environment(spec),
-                    cwd=self.state_dir,
-                )
-                if await run_to_completion(process, 120) != 0:
-                    raise ScreenshotError(f"{spec.name} {step} failed:\n{process.tail_text()}")
-        for spec in self.specs:
-            process = ManagedProcess(
-                spec.name,
-                [str(service_executable(spec.name)), "serve"],
-                env=self._environment(spec),
-                cwd=self.state_dir,
-            )
-            self.processes.append(process)
-            await process.start()
-        for spec, process in zip(self.specs, self.processes, strict=True):
-            await wait_ready(process, f"http://{LOCAL_HOST}:{spec.port}/readyz", timeout_seconds=60)
-        await self.edge.start(LOCAL_HOST, 0)
-        self.url = f"http://{LOCAL_HOST}:{self.edge.port}"
+        await self.stack.start()
 
     async def stop(self) -> None:
-        await self.edge.stop()
-        await asyncio.gather(*(process.stop(timeout_seconds=5) for process in self.processes))
+        await self.stack.stop()
 
     async def upload_demo_images(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
@@ -215,7 +196,7 @@ def run_screenshots(repo: Path, out_dir: Path, chromium: str | None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         written = asyncio.run(take_screenshots(repo, out_dir, chromium))
-    except (ScreenshotError, StackError, NotReady, BrowserError) as exc:
+    except (ScreenshotError, StackError, BrowserError) as exc:
         print(f"shopfloor screenshots: {exc}", file=sys.stderr)
         return 1
     for path in written:

@@ -6,7 +6,6 @@ service added later joins the local stack without editing this tool.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,32 +27,13 @@ class ServiceSpec:
     seed: bool = False
     # Variables that name a folder of local state, as paths under the runner's state dir.
     state_paths: tuple[tuple[str, str], ...] = ()
+    # Services that must be serving before this one's `seed` runs (orders seeds through catalog).
+    seed_needs: tuple[str, ...] = ()
 
     @property
     def url_variable(self) -> str:
         """The variable other services read this service's address from: api-gateway -> API_GATEWAY_URL."""
         return self.name.upper().replace("-", "_") + "_URL"
-
-
-def find_repo_root(start: Path | None = None) -> Path:
-    """The repository root: SHOPFLOOR_REPO, else the nearest folder above `start` (the working
-    directory) that has apps/ and tools/shopfloor/, else the checkout this package lives in."""
-    explicit = os.environ.get("SHOPFLOOR_REPO")
-    if explicit:
-        return Path(explicit).resolve()
-    candidates = [*(start or Path.cwd()).resolve().parents]
-    candidates.insert(0, (start or Path.cwd()).resolve())
-    for folder in candidates:
-        if (folder / "apps").is_dir() and (folder / "tools" / "shopfloor").is_dir():
-            return folder
-    # An editable install: <repo>/tools/shopfloor/src/shopfloor/discovery.py
-    here = Path(__file__).resolve()
-    if len(here.parents) > 4 and (here.parents[4] / "apps").is_dir():
-        return here.parents[4]
-    raise DiscoveryError(
-        "cannot find the Shopfloor repository (a folder with apps/ and tools/shopfloor/): "
-        "run from inside it or set SHOPFLOOR_REPO"
-    )
 
 
 def _parse_table(name: str, pyproject: Path, table: Any) -> ServiceSpec:
@@ -78,6 +58,9 @@ def _parse_table(name: str, pyproject: Path, table: Any) -> ServiceSpec:
         isinstance(k, str) and isinstance(v, str) and not Path(v).is_absolute() for k, v in state_paths.items()
     ):
         raise DiscoveryError(f"{where}: state_paths must map variable names to relative paths, got {state_paths!r}")
+    seed_needs = table.get("seed_needs", [])
+    if not isinstance(seed_needs, list) or not all(isinstance(n, str) and n for n in seed_needs):
+        raise DiscoveryError(f"{where}: seed_needs must be a list of service names, got {seed_needs!r}")
     return ServiceSpec(
         name=name,
         port=port,
@@ -85,6 +68,7 @@ def _parse_table(name: str, pyproject: Path, table: Any) -> ServiceSpec:
         migrate=flags["migrate"],
         seed=flags["seed"],
         state_paths=tuple(sorted(state_paths.items())),
+        seed_needs=tuple(seed_needs),
     )
 
 
@@ -105,6 +89,11 @@ def discover_services(repo: Path) -> list[ServiceSpec]:
         if service.port in ports:
             raise DiscoveryError(f"services {ports[service.port]} and {service.name} both want port {service.port}")
         ports[service.port] = service.name
+    names = {service.name for service in services}
+    for service in services:
+        unknown = sorted(set(service.seed_needs) - names)
+        if unknown:
+            raise DiscoveryError(f"{service.name}: seed_needs names unknown service(s): {', '.join(unknown)}")
     prefixes: dict[str, str] = {}
     for service in services:
         if service.edge_prefix is None:

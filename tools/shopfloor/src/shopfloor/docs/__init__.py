@@ -1,0 +1,1 @@
+"""Docs generated from the code (config-table)."""

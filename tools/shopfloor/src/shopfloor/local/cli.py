@@ -1,0 +1,80 @@
+"""The local stack's commands: `run` (make run) and `edge`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+from shopfloor.commands import CommandGroup, default_edge_port, name_port, port, prefix_url, repo_root
+
+TITLE = "local stack"
+
+
+def register(group: CommandGroup) -> None:
+    run = group.add(
+        "run",
+        help="run the whole shop locally (make run)",
+        handler=_run,
+        description="Run every service under apps/ as a local process on embedded defaults (SQLite, in-process "
+        "cache), behind an edge router that routes like the cluster Ingress. Your environment reaches the "
+        "services (e.g. LOG_LEVEL); ADMIN_API_KEY is yours when set, else generated once and kept in "
+        "var/local/admin-key. --postgres and --redis run the shop on real servers instead.",
+    )
+    run.add_argument("--port", type=port, default=None, help="edge router port (default: $EDGE_PORT or 8000)")
+    run.add_argument(
+        "--service-port",
+        type=name_port,
+        action="append",
+        default=[],
+        metavar="SERVICE=PORT",
+        help="run a service on another port than its [tool.shopfloor] port (repeatable)",
+    )
+    run.add_argument("--free-ports", action="store_true", help="run every service on a free port the OS picks")
+    run.add_argument("--state-dir", type=Path, help="databases and the admin key (default: <repo>/var/local)")
+    run.add_argument("--bin-dir", type=Path, help="where the service commands are (default: next to this Python)")
+    run.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="a PostgreSQL server (postgresql://user@host:port/postgres): one database per service on it, "
+        "shopfloor_local_<service>, kept across runs",
+    )
+    run.add_argument("--redis", metavar="URL", help="a Redis (redis://host:6379/0) for the shared cache and rate limit")
+    run.add_argument(
+        "--ready-timeout", type=float, default=30.0, help="seconds each service may take to get ready (default 30)"
+    )
+    run.add_argument("--raw-logs", action="store_true", help="print the services' JSON log lines as they are")
+
+    edge = group.add("edge", help="run only the edge router in front of services you started yourself", handler=_edge)
+    edge.add_argument(
+        "--route", type=prefix_url, action="append", required=True, metavar="PREFIX=URL", help="repeatable"
+    )
+    edge.add_argument("--port", type=port, default=None, help="default: $EDGE_PORT or 8000")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from shopfloor.local.console import Console
+    from shopfloor.local.run import run_stack
+    from shopfloor.local.stack import StackOptions
+
+    repo = repo_root(args)
+    options = StackOptions(
+        repo=repo,
+        state_dir=(args.state_dir or repo / "var" / "local").resolve(),
+        edge_port=args.port if args.port is not None else default_edge_port(),
+        port_overrides=dict(args.service_port),
+        free_ports=args.free_ports,
+        bin_dir=args.bin_dir,
+        ready_timeout_seconds=args.ready_timeout,
+        postgres_url=args.postgres,
+        redis_url=args.redis,
+        environ=os.environ,
+    )
+    return run_stack(options, Console([], raw=args.raw_logs))
+
+
+def _edge(args: argparse.Namespace) -> int:
+    from shopfloor.local.edge import run_edge_forever
+
+    return asyncio.run(run_edge_forever(args.route, args.port if args.port is not None else default_edge_port()))

@@ -1,0 +1,1 @@
+"""Measurement: benchmarks, the consistency check, screenshots (bench, check-consistency, screenshots)."""
