@@ -28,7 +28,8 @@ $(STAMP): $(BIN)/python requirements/bootstrap.txt requirements/dev.txt $(addsuf
 
 venv: $(STAMP) ## create or update the repo virtualenv
 
-# checkov gets its own virtualenv: its pins clash with the repo's (TOOLS.md).
+# checkov gets its own virtualenv: its pins clash with the repo's (packaging < 24, boto3 1.35, and
+# bc-python-hcl2, whose hcl2 module would shadow python-hcl2's; requirements/checkov.in).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 $(CHECKOV_STAMP): $(STAMP) requirements/checkov.txt
@@ -96,7 +97,8 @@ clean: ## remove the virtualenv and local state
 	rm -rf $(VENV) $(CHECKOV_VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 # Delivery: the smoke test, and a local kind cluster run by Argo CD like the real ones (docs/gitops.md).
-# The kind targets need Docker, kind, kubectl and helm, which the CI machines do not have.
+# The kind targets need a Docker engine, kind, kubectl and helm; the CI machines have no Docker engine,
+# kind or helm.
 .PHONY: smoke kind-up kind-deploy kind-smoke kind-down
 SMOKE_URL ?= http://localhost:8000
 smoke: $(STAMP) ## smoke-test a running shop (default: make run's, SMOKE_URL=...)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Shared by the kind scripts: names, pinned versions, and a refusal that says what is missing.
 # These scripts need a Docker engine, kind, kubectl and helm on the machine running them; the
-# machines that build this repository have none of them, so nothing here is exercised by
-# `make test` (shellcheck is). The smoke test they end with is the one `make smoke` runs.
+# machines that build this repository have no Docker engine, kind or helm, so nothing here is
+# exercised by `make test` (shellcheck is). The smoke test they end with is the one `make smoke` runs.
 set -euo pipefail
 
 CLUSTER_NAME="${KIND_CLUSTER_NAME:-shopfloor}"

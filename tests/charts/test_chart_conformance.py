@@ -1,6 +1,9 @@
 """PRD conformance: what the PRD (2.3, FR-1..FR-6, NFR-2/4) and the spec (Requirement 5) ask of the
 cluster, checked on the rendered output of every environment. Each check returns its problems;
-the last tests break one item at a time and watch the check name it."""
+the last tests break one item at a time and watch the check name it.
+
+The ids cited here (FR-x.y, NFR-x, PRD 2.3, spec 5.1, Requirement 8) are rows of
+docs/requirements.md: docs/requirements.md#prd-fr-1-3, #spec-5-1 and so on."""
 
 from __future__ import annotations
 

@@ -175,7 +175,7 @@ def test_a_workload_without_policy_is_open_and_caught(renders: Renders) -> None:
 
 
 def test_the_node_port_option_is_reachable_and_allowed(renders: Renders) -> None:
-    """PRD FR-2.4: http://<node-ip>:30080 reaches the frontend when the option is on."""
+    """PRD FR-2.4 (docs/requirements.md#prd-fr-2-4): http://<node-ip>:30080 reaches the frontend when on."""
     rendered = renders.with_overrides("local", {"frontend": {"nodePort": {"enabled": True}}})
     service = rendered.find("Service", "frontend-nodeport")
     assert service is not None

@@ -2,9 +2,9 @@
 sentence each, empty when all is well. The tests run them over terraform/ and over deliberately
 broken copies, to prove each one can fail.
 
-There is no terraform binary here (fmt, validate and plan run in GitHub Actions), so these checks
-are about what a reviewer would otherwise have to remember: layout, documentation, pins, and no
-account, region or secret written into the code.
+These checks need no terraform (its fmt, validate and test runs are being added; plan runs in GitHub
+Actions): they are about what a reviewer would otherwise have to remember: layout, documentation,
+pins, and no account, region or secret written into the code.
 """
 
 from __future__ import annotations
