@@ -39,6 +39,7 @@ def test_finds_services_with_a_shopfloor_table(tmp_path: Path) -> None:
         ('port = 8081\nedge_prefix = "api"\n', "edge_prefix must be a path"),
         ('port = 8081\nmigrate = "yes"\n', "migrate must be true or false"),
         ("port = 8081\nseed = 1\n", "seed must be true or false"),
+        ('port = 8081\nseed_needs = "catalog"\n', "seed_needs must be a list of service names"),
     ],
 )
 def test_bad_tables_are_refused_naming_the_file(tmp_path: Path, table: str, message: str) -> None:
@@ -59,6 +60,12 @@ def test_two_services_claiming_one_prefix_are_refused(tmp_path: Path) -> None:
     write_service(tmp_path, "a", 'port = 9000\nedge_prefix = "/"\n')
     write_service(tmp_path, "b", 'port = 9001\nedge_prefix = "/"\n')
     with pytest.raises(DiscoveryError, match="both claim edge_prefix /"):
+        discover_services(tmp_path)
+
+
+def test_a_seed_needing_an_unknown_service_is_refused(tmp_path: Path) -> None:
+    write_service(tmp_path, "orders", 'port = 9000\nseed = true\nseed_needs = ["catalgo"]\n')
+    with pytest.raises(DiscoveryError, match="orders: seed_needs names unknown service.*catalgo"):
         discover_services(tmp_path)
 
 

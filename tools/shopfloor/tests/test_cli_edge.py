@@ -3,6 +3,7 @@ streaming bodies both ways, and problem+json when an upstream is missing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -70,8 +71,10 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def start_edge(routes: list[Route], *, starting: bool = False) -> EdgeRouter:
-    edge = EdgeRouter(routes, index_links=[("Products", "/api/products")], starting=starting)
+async def start_edge(
+    routes: list[Route], *, starting: bool = False, report: Callable[[str], None] | None = None
+) -> EdgeRouter:
+    edge = EdgeRouter(routes, index_links=[("Products", "/api/products")], starting=starting, report=report)
     await edge.start("127.0.0.1", 0)
     return edge
 
@@ -179,18 +182,55 @@ async def test_upstream_down_is_a_502_problem(client: aiohttp.ClientSession) -> 
         await edge.stop()
 
 
-async def test_answers_503_while_starting(upstream: Upstream, client: aiohttp.ClientSession) -> None:
-    gateway = await upstream("gateway")
-    edge = await start_edge([Route("/api", gateway, "api-gateway")], starting=True)
+async def test_answers_503_starting_on_every_route_until_opened_and_says_so_once(
+    upstream: Upstream, client: aiohttp.ClientSession
+) -> None:
+    gateway, frontend = await upstream("gateway"), await upstream("frontend")
+    said: list[str] = []
+    edge = await start_edge(
+        [Route("/api", gateway, "api-gateway"), Route("/", frontend, "frontend")], starting=True, report=said.append
+    )
     try:
-        url = f"http://127.0.0.1:{edge.port}/api/products"
-        async with client.get(url) as response:
-            assert response.status == 503
-            assert response.headers["Retry-After"] == "1"
-            assert response.content_type == "application/problem+json"
+        base = f"http://127.0.0.1:{edge.port}"
+        for path in ("/api/products", "/", "/api/orders"):
+            async with client.get(base + path) as response:
+                assert response.status == 503
+                assert response.headers["Retry-After"] == "1"
+                assert response.content_type == "application/problem+json"
+                assert (await response.json())["detail"].startswith("the shop is still starting")
+        assert len(said) == 1, said
+        assert "starting" in said[0]
         edge.open()
-        async with client.get(url) as response:
-            assert response.status == 200
+        for path in ("/api/products", "/"):
+            async with client.get(base + path) as response:
+                assert response.status == 200
+    finally:
+        await edge.stop()
+
+
+async def test_a_client_hanging_up_mid_download_is_one_line_not_a_traceback(
+    upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 2 MiB answer streams through; the client reads its head and closes the socket."""
+    gateway = await upstream("gateway")
+    said: list[str] = []
+    edge = await start_edge([Route("/api", gateway, "api-gateway")], report=said.append)
+    try:
+        with caplog.at_level("DEBUG"):
+            for _ in range(3):
+                reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+                writer.write(b"GET /api/big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                assert (await reader.read(4096)).startswith(b"HTTP/1.1 200")
+                writer.transport.abort()  # hang up, as a closed browser tab does
+            # The edge notices while it writes the rest of each answer.
+            for _ in range(200):
+                if len(said) >= 3:
+                    break
+                await asyncio.sleep(0.02)
+        assert len(said) == 3, said
+        assert all("the client hung up" in line for line in said), said
+        tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+        assert not tracebacks, [r.getMessage() for r in tracebacks]
     finally:
         await edge.stop()
 

@@ -73,10 +73,11 @@ def port_open(port: int) -> bool:
 
 @pytest.fixture
 def fake_repo(tmp_path: Path) -> Path:
-    """A repository with two services: alpha (the edge's /api) and beta (migrates and seeds)."""
+    """A repository with two services: alpha (the edge's /api) and beta (migrates, and seeds
+    through alpha)."""
     for name, table in {
         "alpha": 'edge_prefix = "/api"\n',
-        "beta": "migrate = true\nseed = true\n",
+        "beta": 'migrate = true\nseed = true\nseed_needs = ["alpha"]\n',
     }.items():
         folder = tmp_path / "apps" / name
         folder.mkdir(parents=True)
@@ -135,8 +136,9 @@ async def test_runs_prepares_routes_and_stops_everything_on_ctrl_c(start_runner:
     pids = await runner.banner_pids()
     assert set(pids) == {"alpha", "beta"}
     text = runner.output.text
-    # beta migrates, then seeds, then serves.
+    # beta migrates, then seeds once alpha serves (its seed_needs), then serves.
     assert text.index("beta: migrate done") < text.index("beta: seed done") < text.index("beta ready")
+    assert text.index("alpha ready") < text.index("beta: seed done")
 
     async with (
         aiohttp.ClientSession() as session,
