@@ -65,7 +65,7 @@ def test_two_services_claiming_one_prefix_are_refused(tmp_path: Path) -> None:
 
 def test_a_seed_needing_an_unknown_service_is_refused(tmp_path: Path) -> None:
     write_service(tmp_path, "orders", 'port = 9000\nseed = true\nseed_needs = ["catalgo"]\n')
-    with pytest.raises(DiscoveryError, match="orders: seed_needs names unknown service.*catalgo"):
+    with pytest.raises(DiscoveryError, match=r"orders: seed_needs names unknown service.*catalgo"):
         discover_services(tmp_path)
 
 
