@@ -16,9 +16,10 @@ from shopfloor.delivery import cli as delivery
 from shopfloor.docs import cli as docs
 from shopfloor.local import cli as local
 from shopfloor.measure import cli as measure
+from shopfloor.observe import cli as observe
 from shopfloor.repo import RepoNotFound
 
-GROUPS: tuple[ModuleType, ...] = (local, delivery, measure, docs)
+GROUPS: tuple[ModuleType, ...] = (local, delivery, observe, measure, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Observability: SLOs as code, the local Prometheus and Alertmanager, alerts, reports, logs."""
