@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shopfloor.render import ChartSet, RenderError, write_rendered
+from shopfloor.delivery.render import ChartSet, RenderError, write_rendered
 from tests.charts.chartkit import ENVIRONMENTS, REPO, Renders
 from tests.checkovkit import CHECKOV, checkov_command
 

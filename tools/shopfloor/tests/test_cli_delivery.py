@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shopfloor.cli import main
-from shopfloor.delivery import bump, commit, push_with_retry, read_image
+from shopfloor.delivery.bump import bump, commit, push_with_retry, read_image
 from shopfloor.discovery import find_repo_root
 
 REPO = find_repo_root(Path(__file__).parent)

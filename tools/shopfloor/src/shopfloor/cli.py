@@ -283,7 +283,7 @@ def _config_table(repo: Path, *, write: bool, check: bool) -> int:
 
 
 def _render(repo: Path, requested: list[str], out_dir: Path | None) -> int:
-    from shopfloor.render import RenderError, environments, render_environments, write_rendered
+    from shopfloor.delivery.render import RenderError, environments, render_environments, write_rendered
 
     names = environments(repo) if "all" in requested else list(dict.fromkeys(requested))
     try:

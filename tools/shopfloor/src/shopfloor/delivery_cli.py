@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shopfloor import smoke
-from shopfloor.delivery import (
+from shopfloor.delivery.bump import (
     PROMOTION_ORDER,
     DeliveryError,
     bump,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shopfloor.delivery import git
+from shopfloor.delivery.bump import git
 
 DEFAULT_REPOSITORY_PREFIX = "localhost/shopfloor"
 # Where a new branch's push event says "no previous commit".

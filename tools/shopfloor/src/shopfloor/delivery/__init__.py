@@ -1,0 +1,1 @@
+"""Delivery: render, bump, promote, images, changed, smoke."""
