@@ -7,8 +7,9 @@ set -euo pipefail
 
 CLUSTER_NAME="${KIND_CLUSTER_NAME:-shopfloor}"
 KUBE_CONTEXT="kind-${CLUSTER_NAME}"
-# Pinned when written; bump deliberately (the Argo CD Helm chart 8.3.x ships Argo CD 3.1).
-ARGOCD_CHART_VERSION="8.3.0"
+# Argo CD 3.4.4 (chart 10.1.1): the release whose CRDs tests/gitops validates argocd/ against
+# (tests/crdkit.py PINNED_RELEASES). Bump both together.
+ARGOCD_CHART_VERSION="10.1.1"
 ARGOCD_CHART_REPO="https://argoproj.github.io/argo-helm"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export CLUSTER_NAME KUBE_CONTEXT ARGOCD_CHART_VERSION ARGOCD_CHART_REPO REPO_ROOT

@@ -32,17 +32,21 @@ from shopfloor.delivery.render import (
     Manifest,
     RenderedEnvironment,
     RenderError,
-    environment_values,
-    merge_values,
+    data_charts,
+    release,
     render_environment,
+    render_release,
 )
+from shopfloor.local.discovery import discover_services
 from shopfloor.repo import find_repo_root
 from shopfloor_common.settings import settings_errors
 
 REPO = find_repo_root(Path(__file__).parent)
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
-SERVICE_CHARTS = ("frontend", "api-gateway", "catalog", "orders")
-DATA_CHARTS = ("postgresql", "redis")
+# The services are those with a [tool.shopfloor] table under apps/, each released with charts/service;
+# the data stores are the other application charts.
+SERVICES = tuple(service.name for service in discover_services(REPO))
+DATA_CHARTS = tuple(data_charts(REPO))
 
 # The Kubernetes minors the clusters run (charts/README.md says why these).
 KUBERNETES_VERSIONS = ("1.35", "1.36")
@@ -342,14 +346,6 @@ class ServiceApp:
     scripts: frozenset[str]
     settings_class: type[BaseSettings]
     app_factory: Callable[[Any], FastAPI]
-
-
-def service_apps() -> list[str]:
-    """Charted services whose code exists (apps/<name>); frontend joins as soon as it lands."""
-    return [name for name in SERVICE_CHARTS if (REPO / "apps" / name / "pyproject.toml").is_file()]
-
-
-SERVICE_APPS = tuple(service_apps())
 
 
 def _import(reference: str) -> Any:
@@ -732,14 +728,15 @@ class Renders:
         return self.cache[environment]
 
     def with_overrides(self, environment: str, overrides: Mapping[str, Mapping[str, Any]]) -> RenderedEnvironment:
-        """The environment with some charts' values changed; the other charts come from the cache."""
+        """The environment with some releases' values changed; the others come from the cache."""
         base = self(environment)
         changed = RenderedEnvironment(environment=environment, namespace=base.namespace)
-        for chart, rendered in base.charts.items():
-            if chart in overrides:
-                values = merge_values(environment_values(REPO, environment, chart), overrides[chart])
-                rendered = self.charts.render(chart, values, environment=environment, namespace=base.namespace)
-            changed.charts[chart] = copy.deepcopy(rendered)
+        for name, rendered in base.releases.items():
+            if name in overrides:
+                rendered = render_release(
+                    self.charts, release(REPO, environment, name), overrides=overrides[name], namespace=base.namespace
+                )
+            changed.releases[name] = copy.deepcopy(rendered)
         return changed
 
 

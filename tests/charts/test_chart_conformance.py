@@ -18,7 +18,7 @@ from tests.charts.chartkit import (
     ENVIRONMENTS,
     INGRESS_CLASS,
     REPO,
-    SERVICE_CHARTS,
+    SERVICES,
     Renders,
     broken_copy,
     container_environment,
@@ -48,13 +48,13 @@ SENSITIVE = ("_KEY", "_PASSWORD", "_TOKEN", "_SECRET")
 
 
 def service_deployments(env: RenderedEnvironment) -> list[Manifest]:
-    found = [env.find("Deployment", name) for name in SERVICE_CHARTS]
+    found = [env.find("Deployment", name) for name in SERVICES]
     return [deployment for deployment in found if deployment is not None]
 
 
 def check_services_are_deployed(env: RenderedEnvironment) -> list[str]:
     """FR-1.2: each application runs as a Deployment."""
-    return [f"no Deployment {name}" for name in SERVICE_CHARTS if env.find("Deployment", name) is None]
+    return [f"no Deployment {name}" for name in SERVICES if env.find("Deployment", name) is None]
 
 
 def check_replicas_and_autoscaling(env: RenderedEnvironment) -> list[str]:
@@ -416,7 +416,7 @@ def test_autoscaling_is_on_where_the_cluster_has_metrics(renders: Renders) -> No
     """kind has no metrics-server: fixed replicas there, the HPA everywhere else."""
     for environment in ENVIRONMENTS:
         autoscaled = {h.name for h in renders(environment).of_kind("HorizontalPodAutoscaler")}
-        assert autoscaled == (set() if environment == "local" else set(SERVICE_CHARTS)), environment
+        assert autoscaled == (set() if environment == "local" else set(SERVICES)), environment
 
 
 def test_a_configuration_change_rolls_the_pods_and_nothing_else_does(renders: Renders) -> None:
@@ -501,7 +501,12 @@ def test_a_renamed_service_is_caught(renders: Renders) -> None:
 
 
 def test_a_missing_public_api_url_is_caught(renders: Renders) -> None:
-    broken = renders.with_overrides("prod", {"frontend": {"config": {"PUBLIC_API_URL": None}}})
+    def drop(env: RenderedEnvironment) -> None:
+        config_map = env.find("ConfigMap", "frontend-config")
+        assert config_map is not None
+        del config_map.body["data"]["PUBLIC_API_URL"]
+
+    broken = broken_copy(renders("prod"), drop)
     assert check_configuration_and_secrets(broken) == ["ConfigMap frontend-config has no PUBLIC_API_URL"]
 
 

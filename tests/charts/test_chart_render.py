@@ -1,10 +1,12 @@
-"""Every chart x every environment renders with Helm's engine and lints strictly; the layout rules
-that keep environments small and the charts alike hold; `make render` writes what Argo CD applies."""
+"""Every release x every environment renders with Helm's engine and lints strictly; the layout rules
+that keep environments small hold (one service chart, each service's defaults in one file); `make
+render` writes what Argo CD applies."""
 
 from __future__ import annotations
 
 import json
-import tomllib
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,56 +16,79 @@ import yaml
 from shopfloor.cli import main as shopfloor_main
 from shopfloor.delivery.render import (
     LIBRARY_CHART,
+    SERVICE_CHART,
     ChartSet,
-    application_charts,
-    environment_charts,
+    RenderError,
+    environment_releases,
     environment_values,
     environments,
+    load_values,
+    merge_values,
+    service_defaults,
     split_documents,
 )
-from tests.charts.chartkit import DATA_CHARTS, ENVIRONMENTS, REPO, SERVICE_CHARTS, Renders
+from shopfloor.local.discovery import discover_services
+from tests.charts.chartkit import DATA_CHARTS, ENVIRONMENTS, REPO, SERVICES, Renders
 
-ALL_CHARTS = (*DATA_CHARTS, *SERVICE_CHARTS)
+RELEASES = (*DATA_CHARTS, *SERVICES)
 
 
-def test_the_repo_has_the_environments_and_charts_the_tests_cover() -> None:
+def test_the_repo_has_the_environments_the_tests_cover() -> None:
     assert environments(REPO) == sorted(ENVIRONMENTS)
-    assert sorted(application_charts(REPO)) == sorted(ALL_CHARTS)
+    assert SERVICES, "no service under apps/ has a [tool.shopfloor] table"
+    assert DATA_CHARTS, "no data-store chart under charts/"
+
+
+def test_each_service_has_its_defaults_and_each_defaults_file_a_service() -> None:
+    files = sorted(p.stem for p in (REPO / "charts" / SERVICE_CHART / "services").glob("*.yaml"))
+    assert files == sorted(SERVICES)
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_each_environment_deploys_every_chart(environment: str) -> None:
-    assert sorted(environment_charts(REPO, environment)) == sorted(ALL_CHARTS)
+def test_each_environment_releases_every_service_and_data_store(environment: str) -> None:
+    releases = {r.name: r.chart for r in environment_releases(REPO, environment)}
+    assert releases == {**dict.fromkeys(SERVICES, SERVICE_CHART), **{d: d for d in DATA_CHARTS}}
 
 
-def test_every_service_under_apps_has_a_chart_on_its_port() -> None:
-    for pyproject in sorted(REPO.glob("apps/*/pyproject.toml")):
-        table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("shopfloor")
-        if table is None:
-            continue
-        name = pyproject.parent.name
-        chart = REPO / "charts" / name
-        assert (chart / "Chart.yaml").is_file(), f"apps/{name} has no chart under charts/{name}"
-        values = yaml.safe_load((chart / "values.yaml").read_text())
-        assert values["port"] == table["port"], (
-            f"charts/{name} port {values['port']} != [tool.shopfloor] {table['port']}"
-        )
+def test_each_service_listens_on_the_port_of_its_tool_shopfloor_table() -> None:
+    for service in discover_services(REPO):
+        values = yaml.safe_load(service_defaults(REPO, service.name).read_text())
+        assert values["port"] == service.port, f"{service_defaults(REPO, service.name)}: port != [tool.shopfloor]"
+
+
+def test_the_deploy_order_puts_each_service_after_those_it_calls() -> None:
+    order = [r.name for r in environment_releases(REPO, "prod")]
+    assert order[: len(DATA_CHARTS)] == sorted(DATA_CHARTS)
+    assert order.index("catalog") < order.index("orders") < order.index("api-gateway")
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_environment_renders(renders: Renders, environment: str) -> None:
     rendered = renders(environment)
-    for chart in ALL_CHARTS:
-        assert rendered.charts[chart].manifests, f"{environment}/{chart} rendered nothing"
-        assert rendered.charts[chart].notes, f"{environment}/{chart} has no NOTES"
+    assert set(rendered.releases) == set(RELEASES)
+    for name in RELEASES:
+        assert rendered.releases[name].manifests, f"{environment}/{name} rendered nothing"
+        assert rendered.releases[name].notes, f"{environment}/{name} has no NOTES"
     names = [manifest.ref for manifest in rendered.manifests]
     assert len(names) == len(set(names)), f"two objects share a kind and name: {names}"
 
 
-@pytest.mark.parametrize("chart", ALL_CHARTS)
+@pytest.mark.parametrize("name", RELEASES)
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_chart_lints_strictly(chart_set: ChartSet, chart: str, environment: str) -> None:
-    assert chart_set.lint(chart, environment_values(REPO, environment, chart)) == []
+def test_release_lints_strictly(chart_set: ChartSet, name: str, environment: str) -> None:
+    chart = SERVICE_CHART if name in SERVICES else name
+    assert chart_set.lint(chart, environment_values(REPO, environment, name)) == []
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_defaults_file_is_complete_without_an_environment(chart_set: ChartSet, service: str) -> None:
+    """charts/service leaves port, image repository, Secret and database names to the service's file."""
+    assert chart_set.lint(SERVICE_CHART, load_values([service_defaults(REPO, service)])) == []
+
+
+def test_the_service_chart_refuses_to_render_without_a_service(chart_set: ChartSet) -> None:
+    problems = chart_set.lint(SERVICE_CHART, {})
+    assert any("missing property 'port'" in problem for problem in problems), problems
 
 
 def test_library_chart_lints_strictly(chart_set: ChartSet) -> None:
@@ -71,22 +96,37 @@ def test_library_chart_lints_strictly(chart_set: ChartSet) -> None:
 
 
 def test_lint_reports_a_broken_value(chart_set: ChartSet) -> None:
-    problems = chart_set.lint("catalog", {"replicas": 1})
+    values = merge_values(environment_values(REPO, "local", "catalog"), {"replicas": 1})
+    problems = chart_set.lint(SERVICE_CHART, values)
     assert any("/replicas" in problem for problem in problems), problems
 
 
-def test_service_charts_share_one_layout() -> None:
-    """One schema and one set of templates: a service differs from another only in its values."""
-    canonical = (REPO / "charts" / LIBRARY_CHART / "service-values.schema.json").read_text()
-    first = SERVICE_CHARTS[0]
-    reference = {p.name: p.read_text() for p in (REPO / "charts" / first / "templates").iterdir()}
-    for chart in SERVICE_CHARTS:
-        folder = REPO / "charts" / chart
-        assert (folder / "values.schema.json").read_text() == canonical, (
-            f"charts/{chart}/values.schema.json differs from charts/{LIBRARY_CHART}/service-values.schema.json: copy it"
-        )
-        templates = {p.name: p.read_text() for p in (folder / "templates").iterdir()}
-        assert templates == reference, f"charts/{chart}/templates differ from charts/{first}/templates"
+def _layout_copy(tmp_path: Path) -> Path:
+    for folder in ("charts", "environments"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    return tmp_path
+
+
+def test_a_folder_that_is_neither_a_service_nor_a_data_store_is_named(tmp_path: Path) -> None:
+    repo = _layout_copy(tmp_path)
+    (repo / "environments" / "dev" / "memcached").mkdir()
+    (repo / "environments" / "dev" / "memcached" / "values.yaml").write_text("{}\n")
+    with pytest.raises(RenderError, match="environments/dev/memcached: neither a service"):
+        environment_releases(repo, "dev")
+
+
+def test_a_service_without_its_defaults_is_named(tmp_path: Path) -> None:
+    repo = _layout_copy(tmp_path)
+    service_defaults(repo, "orders").unlink()
+    with pytest.raises(RenderError, match=re.escape("charts/service/services/orders.yaml are missing")):
+        environment_releases(repo, "staging")
+
+
+def test_a_data_store_folder_with_an_image_file_is_refused(tmp_path: Path) -> None:
+    repo = _layout_copy(tmp_path)
+    shutil.copy(repo / "environments" / "dev" / "catalog" / "image.yaml", repo / "environments" / "dev" / "redis")
+    with pytest.raises(RenderError, match=re.escape("environments/dev/redis: has image.yaml")):
+        environment_releases(repo, "dev")
 
 
 def _objects_without_closed_properties(schema: dict[str, Any], path: str = "") -> list[str]:
@@ -101,7 +141,7 @@ def _objects_without_closed_properties(schema: dict[str, Any], path: str = "") -
     return found
 
 
-@pytest.mark.parametrize("chart", ALL_CHARTS)
+@pytest.mark.parametrize("chart", [SERVICE_CHART, *DATA_CHARTS])
 def test_schema_refuses_unknown_keys_and_documents_every_value(chart: str) -> None:
     schema = json.loads((REPO / "charts" / chart / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
@@ -113,7 +153,7 @@ def test_schema_refuses_unknown_keys_and_documents_every_value(chart: str) -> No
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-@pytest.mark.parametrize("service", SERVICE_CHARTS)
+@pytest.mark.parametrize("service", SERVICES)
 def test_image_reference_lives_alone_in_its_file(environment: str, service: str) -> None:
     """CI bumps, and a promotion copies, one small file per service: the image reference and nothing else."""
     folder = REPO / "environments" / environment / service

@@ -1,5 +1,5 @@
 """Bad values are refused before anything reaches a cluster, with a message that names the value:
-by each chart's values.schema.json, and by the library's own checks where one value must agree
+by each chart's values.schema.json, and by the charts' own checks where one value must agree
 with another (the grace period with the shutdown it has to cover)."""
 
 from __future__ import annotations
@@ -8,10 +8,20 @@ from typing import Any
 
 import pytest
 
-from shopfloor.delivery.render import ChartSet, RenderError, environment_values, merge_values
-from tests.charts.chartkit import REPO
+from shopfloor.delivery.render import (
+    ChartSet,
+    RenderError,
+    environment_releases,
+    environment_values,
+    load_values,
+    merge_values,
+    release,
+    render_release,
+)
+from tests.charts.chartkit import DATA_CHARTS, ENVIRONMENTS, REPO
 
-# chart, values that break it, the words the refusal must contain (the value's path or name).
+# release (of the local environment), values that break it, the words the refusal must contain
+# (the value's path or name).
 SCHEMA_REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     ("catalog", {"replicas": 1}, "at '/replicas': minimum: got 1, want 2"),
     ("frontend", {"image": {"tag": "latest"}}, "at '/image/tag'"),
@@ -30,7 +40,7 @@ SCHEMA_REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     ("redis", {"mode": "cluster"}, "at '/mode'"),
 ]
 
-# Refusals of the library's templates: values the schema allows one by one, but not together.
+# Refusals of the charts' templates: values the schema allows one by one, but not together.
 TEMPLATE_REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     ("catalog", {"terminationGracePeriodSeconds": 40}, "terminationGracePeriodSeconds (40) must exceed"),
     ("orders", {"shutdown": {"drainSeconds": 10}}, "shutdown.drainSeconds (10) must exceed"),
@@ -45,9 +55,8 @@ TEMPLATE_REFUSALS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-def _render(chart_set: ChartSet, chart: str, override: dict[str, Any]) -> None:
-    values = merge_values(environment_values(REPO, "local", chart), override)
-    chart_set.render(chart, values, environment="local")
+def _render(chart_set: ChartSet, name: str, override: dict[str, Any]) -> None:
+    render_release(chart_set, release(REPO, "local", name), overrides=override)
 
 
 @pytest.mark.parametrize(("chart", "override", "message"), SCHEMA_REFUSALS + TEMPLATE_REFUSALS)
@@ -67,12 +76,16 @@ def test_schema_alone_refuses_it_too(chart_set: ChartSet, chart: str, override: 
 
     values = merge_values(environment_values(REPO, "local", chart), override)
     with pytest.raises(helm_python.HelmValuesError) as refusal:
-        chart_set.chart(chart).validate_schema(values)
+        chart_set.chart(release(REPO, "local", chart).chart).validate_schema(values)
     assert message.split(":")[0] in str(refusal.value)
 
 
 def test_the_defaults_and_every_environment_pass_the_schema(chart_set: ChartSet) -> None:
-    for chart in ("frontend", "api-gateway", "catalog", "orders", "postgresql", "redis"):
+    for chart in DATA_CHARTS:
         chart_set.chart(chart).validate_schema({})
-        for environment in ("local", "dev", "staging", "prod"):
-            chart_set.chart(chart).validate_schema(environment_values(REPO, environment, chart))
+    for environment in ENVIRONMENTS:
+        for rel in environment_releases(REPO, environment):
+            chart_set.chart(rel.chart).validate_schema(load_values(rel.values_files))
+            if rel.is_service:
+                # A service's defaults alone (no environment) are complete too.
+                chart_set.chart(rel.chart).validate_schema(load_values(rel.values_files[:1]))

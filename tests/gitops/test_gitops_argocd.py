@@ -1,23 +1,37 @@
-"""argocd/ as Argo CD would take it: the objects against the CRD fields they use, each cluster's
-root Application, each ApplicationSet's generated Applications rendered with Helm's engine and
-checked against their AppProject, and the acceptance: a new folder is a new Application."""
+"""argocd/ as Argo CD would take it: every Argo CD object (the files, the add-on Applications the
+root renders, the Applications each ApplicationSet generates) strictly against the upstream CRDs,
+each cluster's root Application, each ApplicationSet's generated Applications rendered with Helm's
+engine and checked against their AppProject, and the acceptance: a new folder is a new Application."""
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from shopfloor.argocd_check import (
+from shopfloor.delivery.render import (
+    SERVICE_CHART,
+    ChartSet,
+    Manifest,
+    RenderError,
+    environments,
+    load_values,
+    merge_values,
+    release,
+    service_defaults,
+)
+from shopfloor.repo import find_repo_root
+from tests.crdkit import assert_valid, crd_errors, require_crds
+
+from ..charts.chartkit import KUBERNETES_VERSIONS
+from .argocdkit import (
     ArgoError,
     Cluster,
     bootstrap,
@@ -26,17 +40,15 @@ from shopfloor.argocd_check import (
     path_match,
     permission_problems,
     render_application,
+    render_chart,
 )
-from shopfloor.delivery.render import ChartSet, Manifest
-from shopfloor.repo import find_repo_root
-
-from ..charts.chartkit import KUBERNETES_VERSIONS
 
 REPO = find_repo_root(Path(__file__).parent)
-CLUSTERS = ("local", "dev", "staging", "prod")
-SCHEMA = json.loads((Path(__file__).parent / "argocd-crd-subset.schema.json").read_text())
+# One cluster per bootstrap file; each deploys the environment of its name.
+CLUSTERS = tuple(sorted(path.stem for path in (REPO / "argocd" / "bootstrap").glob("*.yaml")))
 ARGO_KINDS = ("Application", "AppProject", "ApplicationSet")
 PINNED = re.compile(r"\d+\.\d+\.\d+")
+# Which add-ons each cluster runs (docs/gitops.md has the table and the reasons).
 ADDONS = {
     "local": {"traefik", "metrics-server", "kube-prometheus-stack"},
     "dev": {"external-secrets", "kube-prometheus-stack"},
@@ -65,42 +77,77 @@ def applications(cluster: Cluster, repo: Path = REPO) -> list[dict[str, Any]]:
     return [app for appset in cluster.of_kind("ApplicationSet") for app in generate(repo, appset)]
 
 
-def schema_errors(document: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+def addons(cluster: Cluster) -> list[dict[str, Any]]:
+    """The add-on Applications: those installing an upstream chart."""
+    return [a for a in cluster.of_kind("Application") if "chart" in a["spec"].get("source", {})]
 
 
-def test_every_argo_cd_object_uses_only_fields_its_crd_defines() -> None:
-    checked = 0
-    for path, document in objects(REPO):
-        if document.get("kind") in ARGO_KINDS:
-            assert schema_errors(document) == [], path
-            checked += 1
+def argo_objects() -> list[dict[str, Any]]:
+    """Every Argo CD object Argo CD would be given: the files under argocd/ (the bootstrap files
+    too), what each root Application installs (the add-ons rendered from argocd/addons), and the
+    Applications each ApplicationSet generates."""
+    found = [document for _, document in objects(REPO) if document.get("kind") in ARGO_KINDS]
     for cluster in CLUSTERS:
-        for application in applications(installed(cluster)):
-            assert schema_errors(application) == [], application["metadata"]["name"]
-            checked += 1
-    assert checked > 40
+        root = installed(cluster)
+        found += [document for document in root.objects if document.get("kind") in ARGO_KINDS]
+        found += applications(root)
+    return found
 
 
-@pytest.mark.parametrize(
-    ("pointer", "value"),
-    [
-        (("spec", "syncPolicy", "automated", "selfheal"), True),  # misspelt
-        (("spec", "template", "spec", "sources", 1, "helm", "valueFile"), []),
-        (("spec", "generators", 0, "git", "directory"), []),
-        (("spec", "ignoreApplicationDifferences", 0, "jsonPointer"), []),
-    ],
-)
-def test_the_schema_refuses_a_field_argo_cd_does_not_have(pointer: tuple[Any, ...], value: Any) -> None:
-    appset = copy.deepcopy(installed("prod").of_kind("ApplicationSet")[0])
-    appset["spec"].setdefault("syncPolicy", {}).setdefault("automated", {})
-    target = appset
+def test_the_clusters_are_the_environments() -> None:
+    assert list(CLUSTERS) == environments(REPO)
+
+
+def test_every_argo_cd_object_validates_strictly_against_the_upstream_crds() -> None:
+    require_crds()
+    documents = argo_objects()
+    assert {d["kind"] for d in documents} == set(ARGO_KINDS)
+    assert assert_valid(documents) > 60
+
+
+def _prod_appset() -> dict[str, Any]:
+    return copy.deepcopy(installed("prod").of_kind("ApplicationSet")[0])
+
+
+def _set(document: dict[str, Any], pointer: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    target = document
     for key in pointer[:-1]:
         target = target[key]
     target[pointer[-1]] = value
-    errors = schema_errors(appset)
-    assert errors, pointer
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "pointer", "value", "refusal"),
+    [
+        # A misspelt field, on each kind and on what the root and the ApplicationSets generate.
+        (lambda: applications(installed("dev"))[0], ("spec", "syncPolicy", "automated", "selfheal"), True, "selfheal"),
+        (lambda: addons(installed("prod"))[0], ("spec", "source", "targetRevison"), "1.0.0", "targetRevison"),
+        (_prod_appset, ("spec", "template", "spec", "sources", 1, "helm", "valueFile"), [], "valueFile"),
+        (_prod_appset, ("spec", "generators", 0, "git", "file"), [], "'file'"),
+        (lambda: installed("staging").project("platform"), ("spec", "sourceRepo"), [], "sourceRepo"),
+        # A wrong enum value and a wrong type.
+        (_prod_appset, ("spec", "syncPolicy", "applicationsSync"), "create-all", "'create-all' is not one of"),
+        (_prod_appset, ("spec", "goTemplate"), "yes", "'yes' is not of type 'boolean'"),
+    ],
+    ids=[
+        "misspelt-selfHeal",
+        "misspelt-targetRevision",
+        "misspelt-valueFiles",
+        "misspelt-files",
+        "misspelt-sourceRepos",
+        "wrong-enum",
+        "wrong-type",
+    ],
+)
+def test_the_crds_refuse_what_argo_cd_would_drop_or_reject(
+    document: Any, pointer: tuple[Any, ...], value: Any, refusal: str
+) -> None:
+    require_crds()
+    original = document()
+    assert crd_errors(original) == []
+    errors = crd_errors(_set(copy.deepcopy(original), pointer, value))
+    assert any(refusal in error for error in errors), errors
 
 
 @pytest.mark.parametrize("cluster", CLUSTERS)
@@ -114,6 +161,10 @@ def test_the_root_application_installs_the_cluster_folder_and_nothing_of_another
     assert ("AppProject", f"shopfloor-{cluster}") in names
     assert ("ConfigMap", "argocd-notifications-cm") in names
     assert {o["metadata"]["name"] for o in root.objects if o["kind"] == "ApplicationSet"} == {f"shopfloor-{cluster}"}
+    # The add-ons come from the one chart, with this cluster's values file.
+    helm_sources = [s for s in application["spec"]["sources"] if "helm" in s]
+    addons_source = [(s["path"], s["helm"]["valueFiles"]) for s in helm_sources]
+    assert addons_source == [("argocd/addons", [f"values-{cluster}.yaml"])]
     allowed = project["spec"]["namespaceResourceWhitelist"] + project["spec"]["clusterResourceWhitelist"]
     for document in root.objects:
         group = document["apiVersion"].split("/")[0] if "/" in document["apiVersion"] else ""
@@ -141,19 +192,42 @@ def test_generated_applications_render_and_stay_within_their_project(cluster: st
     assert "{{" not in appset["spec"]["template"]["spec"]["project"]
     for application in applications(root):
         name = application["metadata"]["name"]
-        chart = name.removeprefix(f"{cluster}-")
+        folder = name.removeprefix(f"{cluster}-")
         assert application["spec"]["project"] == f"shopfloor-{cluster}"
         project = root.project(application["spec"]["project"])
         assert project is not None, name
-        chart_source = next(s for s in application["spec"]["sources"] if s.get("path", "").startswith("charts/"))
-        assert chart_source["path"] == f"charts/{chart}"
-        assert (REPO / chart_source["path"] / "Chart.yaml").is_file()
-        # ignoreMissingValueFiles is for the data charts only: a service without its image file fails here.
-        expected = ["values.yaml", "image.yaml"] if (REPO / "apps" / chart).is_dir() else ["values.yaml"]
-        assert sorted(p.name for p in (REPO / "environments" / cluster / chart).glob("*.yaml")) == sorted(expected)
         manifests = render_application(REPO, charts, application)
-        assert any(m.kind == "Job" and m.name == f"smoke-test-{chart}" for m in manifests), name
+        assert any(m.kind == "Job" and m.name == f"smoke-test-{folder}" for m in manifests), name
         assert permission_problems(project, application, manifests) == [], name
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_argo_cd_and_shopfloor_render_release_the_same_chart_with_the_same_files(cluster: str) -> None:
+    """ignoreMissingValueFiles is there for the data stores, which have neither the service defaults
+    nor an image file: every file a service's Application names exists, and Argo CD layers exactly
+    the files `shopfloor render` does, in the same order."""
+    for application in applications(installed(cluster)):
+        folder = application["metadata"]["name"].removeprefix(f"{cluster}-")
+        source = next(s for s in application["spec"]["sources"] if s.get("path", "").startswith("charts/"))
+        ours = release(REPO, cluster, folder)
+        assert source["path"] == f"charts/{ours.chart}"
+        assert source["helm"]["releaseName"] == ours.name == folder
+        named = [REPO / f.removeprefix("$values/") for f in source["helm"]["valueFiles"]]
+        assert [f for f in named if f.is_file()] == [REPO / f for f in ours.values_files]
+        if ours.chart == SERVICE_CHART:
+            assert all(f.is_file() for f in named), f"{folder}: a service needs {named}"
+            assert service_defaults(REPO, folder).is_file()
+        else:
+            assert [f.name for f in named if f.is_file()] == ["values.yaml"]
+
+
+def test_a_folder_that_is_both_a_service_and_a_data_store_is_refused(tmp_path: Path) -> None:
+    for folder in ("argocd", "environments", "charts"):
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("charts"))
+    dev = tmp_path / "environments" / "dev"
+    shutil.copy(dev / "catalog" / "image.yaml", dev / "redis")
+    with pytest.raises(ArgoError, match=r"duplicate Applications \['dev-redis'\]"):
+        applications(bootstrap(tmp_path, "dev")[1], tmp_path)
 
 
 def test_a_kind_outside_the_project_is_refused(charts: ChartSet) -> None:
@@ -190,11 +264,10 @@ def test_sync_policies_dev_and_staging_automated_prod_manual_and_kept() -> None:
 @pytest.mark.parametrize("cluster", CLUSTERS)
 def test_add_ons_are_pinned_and_ordered_before_the_services(cluster: str) -> None:
     root = installed(cluster)
-    addons = [a for a in root.of_kind("Application") if "chart" in a["spec"]["source"]]
-    assert {a["metadata"]["name"] for a in addons} == ADDONS[cluster]
+    assert {a["metadata"]["name"] for a in addons(root)} == ADDONS[cluster]
     platform = root.project("platform")
     assert platform is not None
-    for addon in addons:
+    for addon in addons(root):
         source = addon["spec"]["source"]
         assert PINNED.fullmatch(source["targetRevision"]), addon["metadata"]["name"]
         assert source["repoURL"] in platform["spec"]["sourceRepos"]
@@ -204,6 +277,21 @@ def test_add_ons_are_pinned_and_ordered_before_the_services(cluster: str) -> Non
     assert int(appset["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) == 0
     for project in root.of_kind("AppProject"):
         assert int(project["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) < -3
+
+
+@pytest.mark.parametrize(
+    ("values", "refusal"),
+    [
+        ({"addons": {"traefik": {"enable": True}}}, "additional properties 'enable' not allowed"),
+        ({"addons": {"metrics-server": {"version": "latest"}}}, "at '/addons/metrics-server/version'"),
+        ({"cluster": {"name": ""}}, "cluster.name: required"),
+    ],
+)
+def test_the_addons_chart_refuses_a_bad_cluster_values_file(values: dict[str, Any], refusal: str) -> None:
+    good = load_values([REPO / "argocd" / "addons" / "values-prod.yaml"])
+    assert render_chart(REPO, "argocd/addons", good, release="addons", namespace="argocd")
+    with pytest.raises(RenderError, match=re.escape(refusal)):
+        render_chart(REPO, "argocd/addons", merge_values(good, values), release="addons", namespace="argocd")
 
 
 def test_notifications_cover_failed_degraded_deployed_and_every_subscription_resolves() -> None:
@@ -275,7 +363,7 @@ def test_the_kubernetes_objects_of_argocd_validate_strictly(version: str, charts
     """The smoke-test Job and ConfigMap, the namespace and the notifications ConfigMap."""
     bodies = [o for _, o in objects(REPO) if o.get("kind") not in ARGO_KINDS and o.get("kind") != "ClusterSecretStore"]
     application = applications(installed("prod"))[0]
-    bodies += [m.body for m in render_application(REPO, charts, application) if m.chart == "argocd/smoke-test"]
+    bodies += [m.body for m in render_application(REPO, charts, application) if m.source.startswith("smoke-test/")]
     assert {b["kind"] for b in bodies} == {"Namespace", "ConfigMap", "Job"}
     for body in bodies:
         assert kubernetes_validate.validate(body, version, strict=True) == version, body["metadata"]["name"]

@@ -1,17 +1,19 @@
 {{/*
 Names, labels and the pod hardening every Shopfloor workload shares.
 
-A workload is named after its chart (frontend, api-gateway, catalog, orders, postgresql, redis),
-not after the Helm release: the PRD fixes the Service names (frontend-service, api-gateway-service,
-postgresql-service), and other services reach them by these names in every environment.
+A workload is named after its Helm release: Argo CD and `shopfloor render` release each folder
+environments/<env>/<name>/ as <name> (frontend, api-gateway, catalog, orders with charts/service;
+postgresql, redis with their own charts). The PRD fixes the Service names (frontend-service,
+api-gateway-service, postgresql-service) and other services reach them by these names in every
+environment, so the release name is part of the contract: release a chart under its folder's name.
 */}}
 
 {{- define "shopfloor.name" -}}
-{{- .Chart.Name -}}
+{{- .Release.Name -}}
 {{- end }}
 
 {{- define "shopfloor.serviceName" -}}
-{{- printf "%s-service" .Chart.Name -}}
+{{- printf "%s-service" .Release.Name -}}
 {{- end }}
 
 {{/* The image tag as a label value (labels allow [A-Za-z0-9._-], at most 63 characters). */}}

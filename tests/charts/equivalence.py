@@ -1,0 +1,171 @@
+"""Issue 12's proof that one service chart renders what the four service charts rendered.
+
+render-equivalence.json holds, per environment, a digest of every rendered object as the charts of
+the commit before the change (PRE_CHANGE: charts/<service> each, released with environments/<env>/
+<name>/values.yaml and image.yaml) render it from the environment's current value files, after
+normalising what names the chart: the `helm.sh/chart` label, and the `checksum/*` pod annotations,
+which hash objects that carry that label. test_chart_equivalence.py compares today's render with it.
+
+It is a committed digest rather than a render of PRE_CHANGE at test time because CI checks out one
+commit only (no history to take the old charts from). Regenerate it, from a clone with history, when
+an environment's values change (the test says so):
+
+    .venv/bin/python -m tests.charts.equivalence --write
+
+which renders PRE_CHANGE's charts (git archive) with the current environments/. It also prints
+whether the add-on Applications argocd/addons renders per cluster equal PRE_CHANGE's
+argocd/clusters/<cluster>/addons.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import yaml
+
+from shopfloor.delivery.render import ChartSet, RenderedEnvironment, environments, load_values, split_documents
+from shopfloor.repo import find_repo_root
+
+REPO = find_repo_root(Path(__file__).parent)
+DIGESTS = Path(__file__).with_name("render-equivalence.json")
+# The last commit with charts/{frontend,api-gateway,catalog,orders} and argocd/clusters/*/addons.yaml.
+PRE_CHANGE = "5a2e33fd8d45d50db95ed9e3d8fa84df35333b5d"
+CHART_LABEL = "helm.sh/chart"
+CHECKSUM_PREFIX = "checksum/"
+OLD_VALUES_FILES = ("values.yaml", "image.yaml")
+
+
+def normalise(node: Any) -> Any:
+    """The object without what names its chart: the helm.sh/chart label dropped, checksum/*
+    annotations reduced to their presence."""
+    if isinstance(node, dict):
+        return {
+            key: ("<checksum>" if key.startswith(CHECKSUM_PREFIX) else normalise(value))
+            for key, value in node.items()
+            if key != CHART_LABEL
+        }
+    if isinstance(node, list):
+        return [normalise(item) for item in node]
+    return node
+
+
+def digest(body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(normalise(body), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def object_digests(rendered: RenderedEnvironment) -> dict[str, str]:
+    return {manifest.ref: digest(manifest.body) for manifest in rendered.manifests}
+
+
+def input_digests(repo: Path, environment: str) -> dict[str, str]:
+    """A digest of each folder's value files: what both renders take from environments/."""
+    found = {}
+    for folder in sorted(p for p in (repo / "environments" / environment).iterdir() if p.is_dir()):
+        text = "".join(f"{f.name}\n{f.read_text(encoding='utf-8')}" for f in sorted(folder.glob("*.yaml")))
+        found[folder.name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return found
+
+
+def differences(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    """The refs that are new, gone, or render differently."""
+    return sorted(ref for ref in set(recorded) | set(current) if recorded.get(ref) != current.get(ref))
+
+
+def _git_archive(repo: Path, commit: str, paths: list[str], target: Path) -> None:
+    archive = subprocess.run(["git", "-C", str(repo), "archive", commit, *paths], check=True, capture_output=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(target, filter="data")
+
+
+def render_pre_change(repo: Path, commit: str = PRE_CHANGE) -> dict[str, RenderedEnvironment]:
+    """Every environment as `commit`'s charts render it, with the current environments/ (the
+    release layout of that commit: one chart per folder, values.yaml then image.yaml)."""
+    rendered: dict[str, RenderedEnvironment] = {}
+    with tempfile.TemporaryDirectory(prefix="shopfloor-pre-change-") as scratch:
+        old = Path(scratch)
+        _git_archive(repo, commit, ["charts"], old)
+        shutil.copytree(repo / "environments", old / "environments")
+        with ChartSet(old) as charts:
+            for environment in environments(old):
+                env = RenderedEnvironment(environment=environment, namespace="shopfloor")
+                for folder in sorted(p for p in (old / "environments" / environment).iterdir() if p.is_dir()):
+                    files = [folder / name for name in OLD_VALUES_FILES if (folder / name).is_file()]
+                    env.releases[folder.name] = charts.render(
+                        folder.name, load_values(files), release=folder.name, environment=environment
+                    )
+                rendered[environment] = env
+    return rendered
+
+
+def _addon_applications(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        d["metadata"]["name"]: d
+        for d in docs
+        if d and d.get("kind") == "Application" and "chart" in d["spec"].get("source", {})
+    }
+
+
+def compare_addons(repo: Path, commit: str = PRE_CHANGE) -> dict[str, list[str]]:
+    """Per cluster, the add-on Applications that argocd/addons renders differently from `commit`'s
+    argocd/clusters/<cluster>/addons.yaml (empty lists: identical)."""
+    result = {}
+    for values in sorted((repo / "argocd" / "addons").glob("values-*.yaml")):
+        cluster = values.stem.removeprefix("values-")
+        old_text = subprocess.run(
+            ["git", "-C", str(repo), "show", f"{commit}:argocd/clusters/{cluster}/addons.yaml"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        chart = helm_python.Chart.load(repo / "argocd" / "addons")
+        try:
+            templates = chart.render(load_values([values]), name="addons", namespace="argocd")
+        finally:
+            chart.close()
+        new = _addon_applications([m.body for t, text in templates.items() for m in split_documents("addons", t, text)])
+        old = _addon_applications(list(yaml.safe_load_all(old_text)))
+        result[cluster] = sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help=f"write {DIGESTS.name} (else print it)")
+    args = parser.parse_args(argv)
+    rendered = render_pre_change(REPO)
+    record = {
+        "about": "Digests of the render of every environment by the charts of from_commit with the current "
+        "environments/, normalised as tests/charts/equivalence.py says. Regenerate: "
+        ".venv/bin/python -m tests.charts.equivalence --write",
+        "from_commit": PRE_CHANGE,
+        "environments": {
+            name: {"inputs": input_digests(REPO, name), "objects": dict(sorted(object_digests(env).items()))}
+            for name, env in sorted(rendered.items())
+        },
+    }
+    text = json.dumps(record, indent=2) + "\n"
+    if args.write:
+        DIGESTS.write_text(text, encoding="utf-8")
+        print(f"wrote {DIGESTS.relative_to(REPO)}")
+    else:
+        sys.stdout.write(text)
+    for cluster, changed in compare_addons(REPO).items():
+        print(f"add-ons of {cluster}: " + (f"differ from {PRE_CHANGE[:7]}: {changed}" if changed else "identical"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
