@@ -7,16 +7,11 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from .conftest import CatalogFactory, assert_problem, create
+from .conftest import CatalogFactory, assert_problem, create, stock_of
 
 
 def reservation(order_id: str, *lines: tuple[str, int]) -> dict[str, object]:
     return {"order_id": order_id, "items": [{"sku": sku, "quantity": q} for sku, q in lines]}
-
-
-async def stock_of(client: httpx.AsyncClient, sku: str) -> int:
-    stock: int = (await client.get(f"/products/{sku}")).json()["stock"]
-    return stock
 
 
 async def test_reserve_is_all_or_nothing(catalog: httpx.AsyncClient) -> None:
