@@ -48,6 +48,8 @@ REPO = find_repo_root(Path(__file__).parent)
 CLUSTERS = tuple(sorted(path.stem for path in (REPO / "argocd" / "bootstrap").glob("*.yaml")))
 ARGO_KINDS = ("Application", "AppProject", "ApplicationSet")
 PINNED = re.compile(r"\d+\.\d+\.\d+")
+GLOB = re.compile(r"[*?\[\]!{}]")
+REPO_URL = "https://github.com/shopfloor/shopfloor.git"
 # Which add-ons each cluster runs (docs/gitops.md has the table and the reasons).
 ADDONS = {
     "local": {"traefik", "metrics-server", "kube-prometheus-stack"},
@@ -228,6 +230,79 @@ def test_a_folder_that_is_both_a_service_and_a_data_store_is_refused(tmp_path: P
     shutil.copy(dev / "catalog" / "image.yaml", dev / "redis")
     with pytest.raises(ArgoError, match=r"duplicate Applications \['dev-redis'\]"):
         applications(bootstrap(tmp_path, "dev")[1], tmp_path)
+
+
+def source_repositories(application: dict[str, Any]) -> set[str]:
+    spec = application["spec"]
+    return {source["repoURL"] for source in spec.get("sources") or [spec["source"]]}
+
+
+def source_repo_problems(project: dict[str, Any], applications: list[dict[str, Any]]) -> list[str]:
+    """A project's sourceRepos are exactly the repositories its Applications use: Argo CD reads
+    each entry as a glob (`!` negates), so a pattern admits repositories nobody reviewed, and an
+    entry no Application uses is a permission nobody needs."""
+    name = project["metadata"]["name"]
+    listed = project["spec"].get("sourceRepos", [])
+    used: set[str] = set()
+    for application in applications:
+        if application["spec"]["project"] == name:
+            used |= source_repositories(application)
+    problems = []
+    for repo in listed:
+        if GLOB.search(repo):
+            problems.append(f"{name}: sourceRepos entry {repo!r} is a pattern, not a repository")
+        elif repo not in used:
+            problems.append(f"{name}: sourceRepos lists {repo}, which none of its Applications uses")
+    problems += [f"{name}: {repo} is used but not in sourceRepos" for repo in sorted(used - set(listed))]
+    return problems
+
+
+def cluster_projects_and_applications(cluster: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every AppProject and Application of a cluster: the bootstrap's, the root's and the generated."""
+    documents, root = bootstrap(REPO, cluster)
+    projects = [d for d in documents if d["kind"] == "AppProject"] + root.of_kind("AppProject")
+    apps = [d for d in documents if d["kind"] == "Application"] + root.of_kind("Application") + applications(root)
+    return projects, apps
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    [
+        "local",
+        "dev",
+        "staging",
+        "prod",
+    ],
+)
+def test_each_project_sources_exactly_the_repositories_its_applications_use(cluster: str) -> None:
+    projects, apps = cluster_projects_and_applications(cluster)
+    assert {p["metadata"]["name"] for p in projects} == {"bootstrap", f"shopfloor-{cluster}", "platform"}
+    assert [problem for project in projects for problem in source_repo_problems(project, apps)] == []
+
+
+@pytest.mark.parametrize(
+    ("source_repos", "problem"),
+    [
+        (["*"], "shopfloor-prod: sourceRepos entry '*' is a pattern, not a repository"),
+        (
+            ["https://github.com/shopfloor/*"],
+            "shopfloor-prod: sourceRepos entry 'https://github.com/shopfloor/*' is a pattern, not a repository",
+        ),
+        (
+            [REPO_URL, "https://charts.example.com"],
+            "shopfloor-prod: sourceRepos lists https://charts.example.com, which none of its Applications uses",
+        ),
+        ([], f"shopfloor-prod: {REPO_URL} is used but not in sourceRepos"),
+    ],
+    ids=["wildcard", "prefix-glob", "unused", "missing"],
+)
+def test_a_project_sourcing_more_or_less_than_its_applications_is_reported(
+    source_repos: list[str], problem: str
+) -> None:
+    projects, apps = cluster_projects_and_applications("prod")
+    project = copy.deepcopy(next(p for p in projects if p["metadata"]["name"] == "shopfloor-prod"))
+    project["spec"]["sourceRepos"] = source_repos
+    assert problem in source_repo_problems(project, apps)
 
 
 def test_a_kind_outside_the_project_is_refused(charts: ChartSet) -> None:

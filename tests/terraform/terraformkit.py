@@ -2,14 +2,18 @@
 sentence each, empty when all is well. The tests run them over terraform/ and over deliberately
 broken copies, to prove each one can fail.
 
-These checks need no terraform (its fmt, validate and test runs are being added; plan runs in GitHub
-Actions): they are about what a reviewer would otherwise have to remember: layout, documentation,
-pins, and no account, region or secret written into the code.
+These checks are about what a reviewer would otherwise have to remember: layout, documentation,
+pins, and no account, region or secret written into the code. What terraform itself must judge
+(a module's planned values) runs the real binary: `init_copy` and `run_terraform` below.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +281,71 @@ def check_skip_reasons(root: Path) -> list[str]:
             if (match := CHECKOV_SKIP.search(line)) and len((match.group("reason") or "").split()) < 8:
                 problems.append(f"{path.relative_to(root)}:{number}: {match.group('check')} skipped without a reason")
     return problems
+
+
+# Running terraform: the binary from the PATH, the providers from a filesystem mirror when the
+# machine has one (these machines reach no provider registry), else from the registry.
+TERRAFORM_INSTALL_HINT = (
+    "Install Terraform 1.11 and put `terraform` on the PATH; providers come from the registry, or from "
+    "a filesystem mirror found below / or named by TF_PROVIDER_MIRROR."
+)
+# Not searched for a mirror: kernel file systems, and scratch space where another run's provider
+# cache may lie.
+NOT_SEARCHED_FOR_MIRRORS = frozenset({"proc", "sys", "dev", "run", "tmp"})
+
+
+def terraform_binary() -> str | None:
+    return shutil.which("terraform")
+
+
+@functools.cache
+def provider_mirror() -> Path | None:
+    """A filesystem mirror holding hashicorp/aws (`<mirror>/<registry host>/hashicorp/aws/...`):
+    $TF_PROVIDER_MIRROR, else the first one at most four levels below / (as `find / -maxdepth 4`
+    finds it), else None."""
+    if named := os.environ.get("TF_PROVIDER_MIRROR"):
+        return Path(named)
+    for top in sorted(Path("/").iterdir()):
+        if top.name in NOT_SEARCHED_FOR_MIRRORS or top.is_symlink() or not top.is_dir():
+            continue
+        for pattern in ("*/*/hashicorp/aws", "*/*/*/hashicorp/aws"):
+            for provider in sorted(top.glob(pattern)):
+                return provider.parents[2]
+    return None
+
+
+def terraform_environment(workdir: Path) -> dict[str, str]:
+    """The environment terraform runs in: no prompts, no update check, and a CLI config (written
+    into `workdir`) installing providers from the mirror when there is one."""
+    environment = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+    mirror = provider_mirror()
+    if mirror is not None:
+        config = workdir / "terraform.tfrc"
+        config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n')
+        environment["TF_CLI_CONFIG_FILE"] = str(config)
+    elif not Path(environment.get("TF_CLI_CONFIG_FILE", "")).is_file():
+        environment.pop("TF_CLI_CONFIG_FILE", None)  # a setting naming no file only adds a warning
+    return environment
+
+
+def run_terraform(directory: Path, environment: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    binary = terraform_binary()
+    if binary is None:
+        raise FileNotFoundError(f"terraform is not on the PATH. {TERRAFORM_INSTALL_HINT}")
+    return subprocess.run(
+        [binary, *arguments], cwd=directory, env=environment, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def init_copy(directory: Path, workdir: Path) -> tuple[Path, dict[str, str]]:
+    """`terraform init -backend=false` in a copy of terraform/ under `workdir`, so no .terraform/ or
+    lock file lands in the repository and parallel runs share nothing. Returns the copy of
+    `directory` (a module or the stack) and the environment to run terraform in there."""
+    copy = workdir / "terraform"
+    shutil.copytree(TERRAFORM, copy, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
+    target = copy / directory.relative_to(TERRAFORM)
+    environment = terraform_environment(workdir)
+    initialised = run_terraform(target, environment, "init", "-backend=false", "-input=false", "-no-color")
+    if initialised.returncode != 0:
+        raise RuntimeError(f"terraform init in {target} failed:\n{initialised.stdout}{initialised.stderr}")
+    return target, environment

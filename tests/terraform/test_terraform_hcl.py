@@ -54,10 +54,6 @@ def test_exactly_one_environment_owns_the_account_wide_resources() -> None:
     assert owners == ["dev"]
 
 
-def test_prod_keeps_its_database() -> None:
-    assert tfvars(ENVIRONMENTS / "prod")["deletion_protection"] is True
-
-
 def test_every_inline_checkov_skip_says_why() -> None:
     assert check_skip_reasons(TERRAFORM) == []
 

@@ -257,6 +257,24 @@ async def test_a_checkout_is_retried_with_the_same_key_when_orders_answers_503(
     assert {seen.body for seen in tries} == {tries[0].body}
 
 
+async def test_a_transition_is_tried_once_when_orders_answers_503(
+    orders_stub: StubOrders, open_gateway: OpenGateway
+) -> None:
+    """A transition carries no idempotency key: had the first try gone through behind the 503, a
+    repeat would be refused from the new status and the client told it failed."""
+    async with open_gateway(UPSTREAM_MAX_ATTEMPTS=3) as client:
+        order_id = (await client.post("/api/orders", json=CHECKOUT, headers={"Idempotency-Key": KEY})).json()["id"]
+        orders_stub.fail_status = 503
+        response = await client.post(
+            f"/api/orders/{order_id}/transitions", json={"to": "PAID"}, headers={"X-API-Key": orders_stub.admin_key}
+        )
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["upstream"] == "orders"
+    assert len(order_requests(orders_stub, "POST", f"/orders/{order_id}/transitions")) == 1
+
+
 async def test_slow_orders_gives_503_not_a_hang(orders_stub: StubOrders, open_gateway: OpenGateway) -> None:
     timeout, attempts = 0.3, 2
     orders_stub.delay_seconds = 3.0

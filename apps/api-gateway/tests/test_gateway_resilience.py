@@ -83,6 +83,22 @@ async def test_slow_write_is_tried_once(stub: StubCatalog, open_gateway: OpenGat
     assert len(stub.requests) == 1  # a create is not repeated behind the client's back
 
 
+async def test_a_create_answered_503_is_tried_once(stub: StubCatalog, open_gateway: OpenGateway) -> None:
+    """A 503 does not prove the product was not created: a repeat could meet its own first try as a 409."""
+    stub.fail_status = 503
+    async with open_gateway(UPSTREAM_MAX_ATTEMPTS=3) as client:
+        response = await client.post(
+            "/api/products",
+            json={"sku": "LAMP-9", "name": "Lamp", "category": "home", "price_cents": 1},
+            headers={"X-API-Key": stub.admin_key},
+        )
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["reason"] == "answered 503"
+    assert [(seen.method, seen.path) for seen in stub.requests] == [("POST", "/products")]
+
+
 async def test_catalog_answering_503_gives_503_problem_after_retries(
     stub: StubCatalog, open_gateway: OpenGateway
 ) -> None:

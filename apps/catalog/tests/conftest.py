@@ -72,6 +72,11 @@ async def create(client: httpx.AsyncClient, sku: str = "MUG-001", **fields: Any)
     return body
 
 
+async def stock_of(client: httpx.AsyncClient, sku: str) -> int:
+    stock: int = (await client.get(f"/products/{sku}")).json()["stock"]
+    return stock
+
+
 def png_bytes(width: int = 8, height: int = 8, color: str = "red") -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, format="PNG")

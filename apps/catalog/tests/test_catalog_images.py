@@ -73,6 +73,26 @@ async def test_non_images_are_refused_and_nothing_is_stored(
     assert (await catalog.get("/products/MUG-001")).json()["image_url"] is None
 
 
+def image_bytes(image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("image_format", ["BMP", "TIFF"])
+async def test_a_real_image_in_another_format_is_415_naming_it_and_nothing_is_stored(
+    make_catalog: CatalogFactory, sqlite_url: str, tmp_path: Path, image_format: str
+) -> None:
+    """Pillow decodes BMP and TIFF happily: being an image is not enough, it must be one of the four."""
+    catalog: httpx.AsyncClient = await make_catalog(sqlite_url)
+    await create(catalog, "MUG-001")
+    body = assert_problem(await upload(catalog, "MUG-001", image_bytes(image_format)), 415, field="image")
+    assert body["type"].endswith("unsupported-image")
+    assert image_format in body["detail"]
+    assert stored_files(tmp_path) == []
+    assert (await catalog.get("/products/MUG-001")).json()["image_url"] is None
+
+
 async def test_a_10_mb_image_is_413(make_catalog: CatalogFactory, sqlite_url: str, tmp_path: Path) -> None:
     catalog: httpx.AsyncClient = await make_catalog(sqlite_url)
     await create(catalog, "MUG-001")

@@ -2,19 +2,16 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from .conftest import CatalogFactory, assert_problem, create
+from .conftest import CatalogFactory, assert_problem, create, stock_of
 
 
 def reservation(order_id: str, *lines: tuple[str, int]) -> dict[str, object]:
     return {"order_id": order_id, "items": [{"sku": sku, "quantity": q} for sku, q in lines]}
-
-
-async def stock_of(client: httpx.AsyncClient, sku: str) -> int:
-    stock: int = (await client.get(f"/products/{sku}")).json()["stock"]
-    return stock
 
 
 async def test_reserve_is_all_or_nothing(catalog: httpx.AsyncClient) -> None:
@@ -124,3 +121,41 @@ async def test_concurrent_reservations_on_sqlite(make_catalog: CatalogFactory, s
     )
     assert sorted(s.status_code for s in statuses) == [201] * 5 + [409] * 10
     assert await stock_of(catalog, "HOT-1") == 0
+
+
+async def detect_deadlocks_within(database_url: str, milliseconds: int) -> None:
+    """Lower PostgreSQL's deadlock_timeout (1 s) on this test database, so a deadlock fails its
+    transaction at once rather than after a second per deadlock; a server where the test's user
+    may not change it (a superuser setting) only makes a deadlock slower to show."""
+    name = make_url(database_url).database
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(f"ALTER DATABASE \"{name}\" SET deadlock_timeout = '{milliseconds}ms'")
+    except asyncpg.InsufficientPrivilegeError:
+        pass
+    finally:
+        await connection.close()
+
+
+async def test_orders_over_the_same_skus_in_opposite_order_do_not_deadlock_on_postgres(
+    make_catalog: CatalogFactory, postgres_url: str
+) -> None:
+    """Half the orders list (A, B), half (B, A): each line locks its product row until commit, so
+    only taking the lines in one order (the repository sorts them by sku) keeps two transactions
+    from each holding the row the other waits for. PostgreSQL breaks such a deadlock by failing
+    one of them: a 500 for a good order."""
+    await detect_deadlocks_within(postgres_url, 100)
+    catalog: httpx.AsyncClient = await make_catalog(postgres_url, db_pool_size=20, db_max_overflow=10)
+    orders = 40
+    await create(catalog, "A-1", stock=orders)
+    await create(catalog, "B-1", stock=orders)
+
+    async def reserve(index: int) -> int:
+        lines = (("A-1", 1), ("B-1", 1)) if index % 2 else (("B-1", 1), ("A-1", 1))
+        response = await catalog.post("/reservations", json=reservation(f"order-{index}", *lines))
+        return response.status_code
+
+    outcomes = await asyncio.gather(*(reserve(i) for i in range(orders)), return_exceptions=True)
+    failures = [o for o in outcomes if o != 201]
+    assert failures == [], f"{len(failures)} of {orders} reservations failed, e.g. {failures[:3]!r}"
+    assert (await stock_of(catalog, "A-1"), await stock_of(catalog, "B-1")) == (0, 0)

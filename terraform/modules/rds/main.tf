@@ -54,7 +54,7 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 data "aws_partition" "current" {}
 
 resource "aws_db_instance" "postgres" {
-  #checkov:skip=CKV_AWS_293:Deletion protection is var.deletion_protection, true by default and in prod (a test checks prod); dev and staging turn it off to be torn down.
+  #checkov:skip=CKV_AWS_293:Deletion protection is var.deletion_protection, true by default and in prod, which test_terraform_rds.py::test_prod_keeps_its_database checks from the tfvars to the planned instance; dev and staging turn it off to be torn down.
   identifier     = var.identifier
   engine         = "postgres"
   engine_version = var.engine_version
