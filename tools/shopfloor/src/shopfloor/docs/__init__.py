@@ -1,1 +1,1 @@
-"""Docs generated from the code (config-table)."""
+"""Docs generated from the code (config-table, service-readmes)."""

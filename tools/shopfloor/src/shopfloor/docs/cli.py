@@ -1,10 +1,10 @@
-"""Docs generated from the code: `config-table`."""
+"""Docs generated from the code: `config-table`, `service-readmes`."""
 
 from __future__ import annotations
 
 import argparse
 
-from shopfloor.commands import CommandGroup, repo_root
+from shopfloor.commands import CommandError, CommandGroup, repo_root
 
 TITLE = "docs"
 
@@ -21,6 +21,37 @@ def register(group: CommandGroup) -> None:
     config_table.add_argument(
         "--check", action="store_true", help="exit 1 when README.md's table differs from the generated one"
     )
+
+    readmes = group.add(
+        "service-readmes",
+        help="write the reference part of each apps/<service>/README.md (routes, settings) from the service",
+        handler=_service_readmes,
+    )
+    readmes.add_argument("--write", action="store_true", help="update the READMEs instead of printing them")
+    readmes.add_argument("--check", action="store_true", help="exit 1 when a README's reference is out of date")
+
+
+def _service_readmes(args: argparse.Namespace) -> int:
+    from shopfloor.docs.service_readmes import readme_updates
+
+    repo = repo_root(args)
+    try:
+        updates = readme_updates(repo)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    stale = [path for path, (current, updated) in updates.items() if current != updated]
+    if args.check:
+        for path in stale:
+            print(f"{path.relative_to(repo)} is out of date: run `shopfloor service-readmes --write`")
+        return 1 if stale else 0
+    if not args.write:
+        for path, (_, updated) in updates.items():
+            print(f"==> {path.relative_to(repo)}\n{updated}")
+        return 0
+    for path in stale:
+        path.write_text(updates[path][1], encoding="utf-8")
+        print(f"updated {path.relative_to(repo)}")
+    return 0
 
 
 def _config_table(args: argparse.Namespace) -> int:

@@ -54,16 +54,17 @@ def _default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def config_table(repo: Path) -> str:
-    """Markdown: one row per variable, with the services that read it."""
+def settings_rows(classes: dict[str, type[BaseSettings]], *, with_services: bool = True) -> list[str]:
+    """Markdown table lines: one row per variable the classes read (and, `with_services`, which read it)."""
     rows: dict[str, dict[str, Any]] = {}
-    for service, cls in settings_classes(repo).items():
+    for service, cls in classes.items():
         for name, field in cls.model_fields.items():
             variable = name.upper()
             row = rows.setdefault(variable, {"services": [], "defaults": {}, "description": _description(cls, name)})
             row["services"].append(service)
             row["defaults"].setdefault(_default(field), []).append(service)
-    lines = ["| variable | services | default | meaning |", "|---|---|---|---|"]
+    head = ["variable", *(["services"] if with_services else []), "default", "meaning"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for variable in sorted(rows):
         row = rows[variable]
         defaults = row["defaults"]
@@ -72,8 +73,14 @@ def config_table(repo: Path) -> str:
         else:
             default = "; ".join(f"{value} ({', '.join(services)})" for value, services in defaults.items())
         meaning = row["description"].replace("|", "\\|")
-        lines.append(f"| `{variable}` | {', '.join(row['services'])} | {default} | {meaning} |")
-    return "\n".join(lines) + "\n"
+        services = [", ".join(row["services"])] if with_services else []
+        lines.append("| " + " | ".join([f"`{variable}`", *services, default, meaning]) + " |")
+    return lines
+
+
+def config_table(repo: Path) -> str:
+    """Markdown: one row per variable, with the services that read it."""
+    return "\n".join(settings_rows(settings_classes(repo))) + "\n"
 
 
 def replace_table(document: str, table: str) -> str:
