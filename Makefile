@@ -49,6 +49,9 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# mypy resolves first-party imports from every package's src/ folder (a new package needs no entry).
+export MYPYPATH := $(subst $(eval) ,:,$(wildcard libs/*/src apps/*/src tools/*/src))
+
 typecheck: $(STAMP) ## mypy over every package
 	@# One run per package: each test folder has its own conftest.py, which mypy would
 	@# otherwise see as duplicate modules named "conftest".
