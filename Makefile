@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run test lint format typecheck pytest bench render images screenshots lock clean
+.PHONY: help venv run test lint format typecheck pytest bench bench-startup render images screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,7 @@ typecheck: $(STAMP) ## mypy over every package
 	@# otherwise see as duplicate modules named "conftest".
 	$(BIN)/mypy conftest.py
 	@set -e; for package in $(LOCAL_PACKAGES) $(wildcard tests); do echo "mypy $$package"; $(BIN)/mypy $$package; done
+	$(BIN)/mypy $(wildcard bench/*.py)
 
 pytest: $(STAMP) $(CHECKOV_STAMP) ## the test suites only
 	$(BIN)/pytest
@@ -65,6 +66,9 @@ test: lint typecheck pytest ## lint, types and all tests
 
 bench: $(STAMP) ## k6 benchmarks on loopback; figures go to docs/performance.md
 	$(BIN)/shopfloor bench
+
+bench-startup: $(STAMP) ## how long `make run` takes to be up (fresh state; bench/startup.py compares checkouts)
+	$(BIN)/python bench/startup.py . --rounds 3
 
 # ENV=<env> renders one environment of environments/ (all of them by default).
 ENV ?= all
