@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -477,6 +478,28 @@ class TerraformWorkspace:
         if initialised.returncode != 0:
             return initialised
         return self.terraform.run(self.module(name), "test", "-no-color", *arguments)
+
+    def contract(self, environment: str) -> dict[str, Any]:
+        """The contract of an environment as terraform computes it (terraform/modules/contract has
+        no provider: apply only evaluates it), output name -> value."""
+        module = self.module("contract")
+        state = self.root / f"contract-{environment}.tfstate"
+        for arguments in (
+            ("init", "-backend=false", "-input=false", "-no-color"),
+            (
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                f"-var=environment={environment}",
+                f"-state={state}",
+            ),
+        ):
+            result = self.terraform.run(module, *arguments)
+            if result.returncode != 0:
+                raise AssertionError(f"terraform {arguments[0]} of the contract failed:\n{output_text(result)}")
+        result = self.terraform.run(module, "output", "-json", f"-state={state}")
+        return {name: output["value"] for name, output in json.loads(result.stdout).items()}
 
     def fmt_check(self) -> subprocess.CompletedProcess[str]:
         return self.terraform.run(self.root, "fmt", "-check", "-recursive", "-diff", "-no-color", "terraform")
