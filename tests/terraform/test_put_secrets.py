@@ -151,8 +151,10 @@ class FakeAws:
         tool.chmod(0o755)
         self.state_path = folder / "aws-state.json"
         self.calls_path = folder / "aws-calls.jsonl"
-        secrets = {entry["name"]: {"versions": {}} for entry in contract["secrets"].values()} if declared else {}
-        redis = {REDIS_GROUP: {"tokens": [], "strategies": [], "waits": 0}}
+        secrets: dict[str, Any] = {}
+        if declared:  # as terraform/modules/secrets leaves them: names, no versions
+            secrets = {entry["name"]: {"versions": {}} for entry in contract["secrets"].values()}
+        redis: dict[str, Any] = {REDIS_GROUP: {"tokens": [], "strategies": [], "waits": 0}}
         self.state_path.write_text(json.dumps({"secrets": secrets, "redis": redis}))
         outputs: dict[str, Any] = {"contract": {"value": contract}}
         if contract["data_stores"]["redis"]["kind"] == "elasticache":
