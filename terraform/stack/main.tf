@@ -1,14 +1,33 @@
-# The one stack every environment applies: what differs lives in environments/<env>/terraform.tfvars
-# (and the state key in environments/<env>/backend.hcl).
-data "aws_caller_identity" "current" {}
+# The one stack every environment applies. What an environment decides that other layers also read
+# is in environments/<env>/infrastructure.yaml, which the contract module turns into every name,
+# address and port; what only Terraform needs (sizes, retention) is in
+# terraform/environments/<env>/terraform.tfvars; the state key is in its backend.hcl.
+module "contract" {
+  source = "../modules/contract"
+
+  environment = var.environment
+}
 
 data "aws_partition" "current" {}
 
+# Credentials of another account than the environment's stop the plan here, before anything is
+# created where it does not belong.
+data "aws_caller_identity" "current" {
+  lifecycle {
+    postcondition {
+      condition     = self.account_id == module.contract.account_id
+      error_message = "These credentials are for account ${self.account_id}, but ${module.contract.source_file} says ${module.contract.account_id}."
+    }
+  }
+}
+
 locals {
-  name     = "shopfloor-${var.environment}"
-  internal = "${var.environment}.shopfloor.internal"
-  on_eks   = var.platform == "eks"
-  on_k3s   = var.platform == "k3s"
+  name     = module.contract.name
+  platform = module.contract.platform
+  on_eks   = local.platform == "eks"
+  on_k3s   = local.platform == "k3s"
+  stores   = module.contract.data_stores
+  accounts = module.contract.service_accounts
 
   cluster_security_group_id = one(concat(
     module.eks[*].cluster_security_group_id,
@@ -17,17 +36,17 @@ locals {
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name               = local.name
-  cidr               = var.vpc_cidr
-  az_count           = var.az_count
+  cidr               = module.contract.vpc.cidr
+  subnets            = module.contract.subnets
   single_nat_gateway = var.single_nat_gateway
-  internal_zone_name = local.internal
+  internal_zone_name = module.contract.internal_zone
 }
 
 module "eks" {
-  source = "../../modules/eks"
+  source = "../modules/eks"
   count  = local.on_eks ? 1 : 0
 
   name                = local.name
@@ -38,40 +57,49 @@ module "eks" {
   node_min_size       = var.node_min_size
   node_max_size       = var.node_max_size
 
-  service_accounts = {
-    catalog = {
-      namespace       = "shopfloor"
-      service_account = "catalog"
-      policy_arns     = [module.s3.access_policy_arn]
-    }
+  service_accounts = local.accounts
+  service_account_policy_arns = {
+    catalog          = [module.s3.access_policy_arn]
+    external-secrets = [module.secrets.reader_policy_arn]
   }
 }
 
 module "k3s" {
-  source = "../../modules/k3s"
+  source = "../modules/k3s"
   count  = local.on_k3s ? 1 : 0
 
   name                = local.name
-  region              = var.region
+  region              = module.contract.region
   vpc_id              = module.network.vpc_id
+  public_subnet_ids   = module.network.public_subnet_ids
   private_subnet_ids  = module.network.private_subnet_ids
   api_allowed_cidrs   = concat([module.network.vpc_cidr], var.api_allowed_cidrs)
   agent_instance_type = var.node_instance_types[0]
   agent_min_size      = var.node_min_size
   agent_max_size      = var.node_max_size
-  # No IRSA on K3s: the catalog reaches its bucket with the node role.
-  node_policy_arns = [module.s3.access_policy_arn]
+  node_role_name      = module.contract.node_role.name
+  edge_ports          = [module.contract.ports.http, module.contract.ports.https]
+  deletion_protection = var.deletion_protection
+  node_port = {
+    enabled      = module.contract.frontend_node_port_enabled
+    port         = module.contract.ports.frontend_node_port
+    client_cidrs = concat([module.network.vpc_cidr], var.node_port_client_cidrs)
+  }
+  # No IRSA on K3s: the node role carries what the pods need (the catalog's bucket, External
+  # Secrets' read access), and the pods' NetworkPolicies decide which of them reach it.
+  node_policy_arns = [module.s3.access_policy_arn, module.secrets.reader_policy_arn]
   ecr_kms_key_arns = [module.ecr.kms_key_arn]
 }
 
 module "ecr" {
-  source = "../../modules/ecr"
+  source = "../modules/ecr"
 
   create_repositories = var.owns_account_resources
 }
 
 module "rds" {
-  source = "../../modules/rds"
+  source = "../modules/rds"
+  count  = local.stores.postgresql.kind == "rds" ? 1 : 0
 
   identifier                = local.name
   vpc_id                    = module.network.vpc_id
@@ -81,40 +109,76 @@ module "rds" {
   deletion_protection       = var.deletion_protection
   backup_retention_days     = var.backup_retention_days
   internal_zone_id          = module.network.internal_zone_id
-  dns_name                  = "postgresql.${local.internal}"
+  dns_name                  = local.stores.postgresql.external_dns
 }
 
 module "elasticache" {
-  source = "../../modules/elasticache"
+  source = "../modules/elasticache"
+  count  = local.stores.redis.kind == "elasticache" ? 1 : 0
 
   name                      = local.name
   vpc_id                    = module.network.vpc_id
   subnet_ids                = module.network.database_subnet_ids
   cluster_security_group_id = local.cluster_security_group_id
   node_type                 = var.redis_node_type
+  port                      = local.stores.redis.port
   internal_zone_id          = module.network.internal_zone_id
-  dns_name                  = "redis.${local.internal}"
+  dns_name                  = local.stores.redis.external_dns
+}
+
+module "secrets" {
+  source = "../modules/secrets"
+
+  name                 = local.name
+  secrets              = module.contract.secrets
+  secrets_prefix       = module.contract.secrets_prefix
+  region               = module.contract.region
+  recovery_window_days = var.deletion_protection ? 30 : 7
+  # The database bootstrap reads the RDS master secret through External Secrets.
+  grant_database_master_secret = local.stores.postgresql.kind == "rds"
+  database_master_secret = local.stores.postgresql.kind == "rds" ? {
+    arn         = module.rds[0].master_user_secret_arn
+    kms_key_arn = module.rds[0].kms_key_arn
+  } : null
+}
+
+# Attached by name once the role exists (see the secrets module): External Secrets' IRSA role on
+# EKS, the node role on K3s.
+resource "aws_iam_role_policy_attachment" "database_master_reader" {
+  count = local.stores.postgresql.kind == "rds" ? 1 : 0
+
+  role       = local.on_eks ? local.accounts["external-secrets"].role_name : module.contract.node_role.name
+  policy_arn = module.secrets.database_master_reader_policy_arn
+
+  depends_on = [module.eks, module.k3s]
 }
 
 module "s3" {
-  source = "../../modules/s3"
+  source = "../modules/s3"
 
-  # The account id keeps the global bucket name unique without writing it down.
-  bucket_name   = "${local.name}-images-${data.aws_caller_identity.current.account_id}"
+  bucket_name   = module.contract.buckets.images
   force_destroy = !var.deletion_protection
 }
 
 module "efs" {
-  source = "../../modules/efs"
+  source = "../modules/efs"
 
   name                      = local.name
   vpc_id                    = module.network.vpc_id
   subnet_ids                = module.network.private_subnet_ids
   cluster_security_group_id = local.cluster_security_group_id
+  nfs_port                  = module.contract.ports.nfs
+  access_points = {
+    catalog-images = {
+      path = module.contract.efs.catalog_images_path
+      uid  = module.contract.efs.uid
+      gid  = module.contract.efs.gid
+    }
+  }
 }
 
 module "github_oidc" {
-  source = "../../modules/github-oidc"
+  source = "../modules/github-oidc"
 
   name_prefix         = local.name
   github_repository   = var.github_repository
@@ -124,10 +188,25 @@ module "github_oidc" {
   state_bucket_arn    = "arn:${data.aws_partition.current.partition}:s3:::${var.state_bucket}"
 }
 
-# The ALB (EKS) or Traefik (K3s) serves the shop's host with this certificate; DNS validation
-# records are an output because the public zone may live in another account.
+# FR-6.6, optional: the same release as GitHub Actions, run by CodePipeline and CodeBuild.
+module "aws_pipeline" {
+  source = "../modules/codepipeline"
+  count  = var.aws_pipeline_enabled ? 1 : 0
+
+  name                = local.name
+  account_id          = module.contract.account_id
+  region              = module.contract.region
+  github_repository   = var.github_repository
+  ecr_repository_arns = module.ecr.repository_arns
+  ecr_kms_key_arn     = module.ecr.kms_key_arn
+}
+
+# The ALB (EKS) serves the shop's host with this certificate; DNS validation records are an output
+# because the public zone may live in another account. On K3s, cert-manager issues Traefik's.
 resource "aws_acm_certificate" "shop" {
-  domain_name       = var.host
+  count = local.on_eks ? 1 : 0
+
+  domain_name       = module.contract.host
   validation_method = "DNS"
 
   lifecycle {

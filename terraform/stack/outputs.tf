@@ -1,61 +1,94 @@
-# Named for where they go: see docs/infrastructure.md, "From outputs to environments/".
+# The contract (decided facts and every name derived from them) and what only the apply produces
+# (endpoints, IDs, ARNs with AWS's own suffixes): docs/cross-layer-contract.md says who reads which.
+output "contract" {
+  description = "Every cross-layer name, address and port of the environment (terraform/modules/contract), as the stack built them."
+  value = {
+    environment                = module.contract.environment
+    platform                   = module.contract.platform
+    account_id                 = module.contract.account_id
+    region                     = module.contract.region
+    name                       = module.contract.name
+    host                       = module.contract.host
+    vpc                        = module.contract.vpc
+    subnets                    = module.contract.subnets
+    internal_zone              = module.contract.internal_zone
+    data_stores                = module.contract.data_stores
+    ports                      = module.contract.ports
+    frontend_node_port_enabled = module.contract.frontend_node_port_enabled
+    workload_uid               = module.contract.workload_uid
+    service_accounts           = module.contract.service_accounts
+    node_role                  = module.contract.node_role
+    secret_store               = module.contract.secret_store
+    secrets                    = module.contract.secrets
+    secrets_prefix             = module.contract.secrets_prefix
+    buckets                    = module.contract.buckets
+    efs                        = module.contract.efs
+    edge                       = module.contract.edge
+  }
+}
+
 output "platform" {
   description = "The cluster platform this environment runs (eks or k3s)."
-  value       = var.platform
+  value       = local.platform
 }
 
 output "account_id" {
-  description = "AWS account the environment lives in (replaces the placeholder account in environments/)."
+  description = "AWS account the environment lives in (checked against infrastructure.yaml's accountId)."
   value       = data.aws_caller_identity.current.account_id
 }
 
 output "cluster_name" {
-  description = "Cluster name: the EKS cluster, or the K3s name prefix."
+  description = "Cluster name: the EKS cluster, or the K3s name prefix (the add-ons' clusterName)."
   value       = local.name
+}
+
+output "vpc_id" {
+  description = "VPC of the environment (the add-ons find it by its Name tag, contract.vpc.tags)."
+  value       = module.network.vpc_id
 }
 
 output "kubeconfig_command" {
   description = "How to get a kubeconfig for the cluster (before applying argocd/bootstrap/<env>.yaml)."
-  value       = local.on_eks ? "aws eks update-kubeconfig --region ${var.region} --name ${local.name}" : module.k3s[0].kubeconfig_command
-}
-
-output "postgresql_external_name" {
-  description = "environments/<env>/postgresql/values.yaml externalName (private DNS CNAME to RDS)."
-  value       = module.rds.dns_name
+  value       = local.on_eks ? "aws eks update-kubeconfig --region ${module.contract.region} --name ${local.name}" : module.k3s[0].kubeconfig_command
 }
 
 output "rds_endpoint" {
-  description = "RDS endpoint address behind postgresql_external_name."
-  value       = module.rds.endpoint
+  description = "RDS endpoint behind contract.data_stores.postgresql.external_dns (null when PostgreSQL runs in the cluster)."
+  value       = one(module.rds[*].endpoint)
 }
 
 output "rds_master_secret_arn" {
-  description = "Secrets Manager secret of the RDS master password (ExternalSecret source for database setup)."
-  value       = module.rds.master_user_secret_arn
-}
-
-output "redis_external_name" {
-  description = "environments/<env>/redis/values.yaml externalName (private DNS CNAME to ElastiCache)."
-  value       = module.elasticache.dns_name
+  description = "RDS-managed secret of the master password: the database bootstrap's ExternalSecret source (null without RDS)."
+  value       = one(module.rds[*].master_user_secret_arn)
 }
 
 output "redis_endpoint" {
-  description = "ElastiCache primary endpoint behind redis_external_name."
-  value       = module.elasticache.primary_endpoint
+  description = "ElastiCache primary endpoint: the host of REDIS_URL, which TLS verification needs (null when Redis runs in the cluster)."
+  value       = one(module.elasticache[*].primary_endpoint)
 }
 
-output "redis_auth_secret_arn" {
-  description = "Secrets Manager secret of the Redis AUTH token (ExternalSecret source for REDIS_URL)."
-  value       = module.elasticache.auth_secret_arn
+output "redis_replication_group_id" {
+  description = "ElastiCache replication group put-secrets.sh sets the AUTH token on (null without ElastiCache)."
+  value       = one(module.elasticache[*].replication_group_id)
+}
+
+output "secret_arns" {
+  description = "ARN per declared Secrets Manager secret (filled by scripts/aws/put-secrets.sh)."
+  value       = module.secrets.secret_arns
 }
 
 output "catalog_role_arn" {
-  description = "environments/<env>/catalog/values.yaml serviceAccount eks.amazonaws.com/role-arn (null on K3s)."
+  description = "The catalog ServiceAccount's IRSA role (null on K3s, where the node role has the bucket policy)."
   value       = local.on_eks ? module.eks[0].service_account_role_arns["catalog"] : null
 }
 
+output "external_secrets_role_arn" {
+  description = "The external-secrets ServiceAccount's IRSA role (null on K3s, where the node role reads the secrets)."
+  value       = local.on_eks ? module.eks[0].service_account_role_arns["external-secrets"] : null
+}
+
 output "uploads_bucket" {
-  description = "S3 bucket for the catalog's product images."
+  description = "S3 bucket for the catalog's product images (contract.buckets.images)."
   value       = module.s3.bucket_name
 }
 
@@ -65,23 +98,33 @@ output "ecr_repository_urls" {
 }
 
 output "certificate_arn" {
-  description = "frontend and api-gateway ingress certificateArn (ACM)."
-  value       = aws_acm_certificate.shop.arn
+  description = "ACM certificate of the ALB ingresses (null on K3s, where cert-manager issues Traefik's)."
+  value       = one(aws_acm_certificate.shop[*].arn)
 }
 
 output "certificate_validation_records" {
-  description = "DNS records to create in the public zone so ACM issues the certificate."
-  value       = aws_acm_certificate.shop.domain_validation_options
+  description = "DNS records to create in the public zone so ACM issues the certificate (EKS)."
+  value       = one(aws_acm_certificate.shop[*].domain_validation_options)
 }
 
 output "host" {
   description = "frontend and api-gateway ingress host."
-  value       = var.host
+  value       = module.contract.host
+}
+
+output "edge_dns_name" {
+  description = "The K3s public NLB in front of Traefik: point the host at it (null on EKS, where the ALB controller makes the ALB)."
+  value       = one(module.k3s[*].edge_dns_name)
 }
 
 output "efs_file_system_id" {
-  description = "EFS file system for an EFS CSI StorageClass (fileSystemId)."
+  description = "EFS file system of the catalog's images volume (the PersistentVolume's volumeHandle, with the access point)."
   value       = module.efs.file_system_id
+}
+
+output "efs_access_point_ids" {
+  description = "EFS access point per consumer (catalog-images)."
+  value       = module.efs.access_point_ids
 }
 
 output "load_balancer_controller_role_arn" {
@@ -102,4 +145,9 @@ output "github_push_role_arn" {
 output "github_plan_role_arn" {
   description = "Read-only role CI assumes for terraform plan."
   value       = module.github_oidc.plan_role_arn
+}
+
+output "aws_pipeline_connection_arn" {
+  description = "GitHub connection of the optional AWS pipeline, to activate once in the console (null when it is off)."
+  value       = one(module.aws_pipeline[*].connection_arn)
 }

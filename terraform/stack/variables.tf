@@ -1,32 +1,6 @@
 variable "environment" {
   type        = string
-  description = "Environment name: dev, staging or prod (tags, names, DNS)."
-}
-
-variable "region" {
-  type        = string
-  description = "AWS region; the only place a region enters (TF_VAR_region or -var, never a literal)."
-}
-
-variable "platform" {
-  type        = string
-  description = "Which cluster this environment runs on: eks or k3s. The one switch between them."
-
-  validation {
-    condition     = contains(["eks", "k3s"], var.platform)
-    error_message = "platform must be eks or k3s."
-  }
-}
-
-variable "vpc_cidr" {
-  type        = string
-  description = "VPC CIDR (a /16), e.g. 10.30.0.0/16 for prod."
-}
-
-variable "az_count" {
-  type        = number
-  description = "Availability zones to use (at least 2)."
-  default     = 3
+  description = "Environment name: dev, staging or prod. Its cross-layer facts (platform, account, region, VPC, host, data stores) are read from environments/<environment>/infrastructure.yaml."
 }
 
 variable "single_nat_gateway" {
@@ -83,11 +57,6 @@ variable "backup_retention_days" {
   default     = 7
 }
 
-variable "host" {
-  type        = string
-  description = "Public host name of the shop (the charts' ingress host), e.g. shop.example.com."
-}
-
 variable "github_repository" {
   type        = string
   description = "owner/name of the repository whose workflows may push images and run plan."
@@ -101,4 +70,21 @@ variable "owns_account_resources" {
 variable "state_bucket" {
   type        = string
   description = "Name of the Terraform state bucket (the same as -backend-config bucket=)."
+}
+
+variable "node_port_client_cidrs" {
+  type        = list(string)
+  description = "Networks besides the VPC that may reach the frontend NodePort on K3s nodes when infrastructure.yaml enables it (e.g. a VPN)."
+  default     = []
+}
+
+variable "aws_pipeline_enabled" {
+  type        = bool
+  description = "Build the optional AWS-native release pipeline (CodePipeline + CodeBuild, FR-6.6). Only in the environment that owns the account-wide resources."
+  default     = false
+
+  validation {
+    condition     = !var.aws_pipeline_enabled || var.owns_account_resources
+    error_message = "The pipeline pushes to the account's ECR repositories: enable it in the environment with owns_account_resources = true."
+  }
 }

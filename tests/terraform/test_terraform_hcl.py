@@ -24,7 +24,20 @@ from tests.terraform.terraformkit import (
     tfvars,
 )
 
-MODULE_NAMES = ("network", "eks", "k3s", "ecr", "rds", "elasticache", "s3", "efs", "github-oidc")
+MODULE_NAMES = (
+    "contract",
+    "network",
+    "eks",
+    "k3s",
+    "ecr",
+    "rds",
+    "elasticache",
+    "s3",
+    "efs",
+    "secrets",
+    "github-oidc",
+    "codepipeline",
+)
 
 
 def test_every_expected_module_exists_and_nothing_else() -> None:
@@ -44,9 +57,9 @@ def test_the_stack_follows_the_rules() -> None:
 
 @pytest.mark.parametrize("environment", ENVIRONMENT_NAMES)
 def test_an_environment_is_only_its_values_and_state_key(environment: str) -> None:
-    """So switching an environment's platform (or anything else) is a tfvars change, not a code change."""
+    """So switching an environment's platform (or anything else) is a change of values (its tfvars,
+    or its environments/<env>/infrastructure.yaml), not a code change."""
     assert check_environment(ENVIRONMENTS / environment, parse(STACK)) == []
-    assert tfvars(ENVIRONMENTS / environment)["platform"] in {"eks", "k3s"}
 
 
 def test_exactly_one_environment_owns_the_account_wide_resources() -> None:
@@ -127,7 +140,7 @@ def test_hard_coded_account_region_and_password_are_reported(broken_module: Path
     )
     assert check_module(broken_module) == [
         "rds: resource aws_db_instance.postgres.password is a literal string",
-        "rds/main.tf:60: names a region (use var.region)",
+        "rds/main.tf:60: names a region (it is the environment's: infrastructure.yaml)",
         "rds/variables.tf:48: looks like an AWS account id",
     ]
 
@@ -137,9 +150,11 @@ def test_a_stack_without_locking_or_tags_or_with_a_fixed_key_is_reported(tmp_pat
     shutil.copytree(STACK, stack)
     replace(stack / "versions.tf", "    use_lockfile = true\n", '    key     = "shopfloor/terraform.tfstate"\n')
     replace(stack / "versions.tf", '      ManagedBy   = "terraform"\n', "")
+    replace(stack / "versions.tf", "  region = module.contract.region\n", "  region = var.aws_region\n")
     assert check_stack(stack) == [
         "stack: the S3 backend has no locking (use_lockfile or dynamodb_table)",
         "stack: the S3 backend names a state key (each environment's backend.hcl does)",
+        "stack: provider aws region is not the contract's (${module.contract.region})",
         "stack: provider aws default_tags lack ['ManagedBy']",
     ]
 
@@ -151,14 +166,26 @@ def test_an_environment_with_code_a_wrong_key_or_unknown_values_is_reported(tmp_
     replace(staging / "backend.hcl", "shopfloor/staging/", "shopfloor/prod/")
     replace(staging / "terraform.tfvars", "owns_account_resources = false", "owns_acount_resources = false")
     with (staging / "terraform.tfvars").open("a") as handle:
-        handle.write('region = "eu-west-1"\n')
+        handle.write('region = "eu-west-1"\nvpc_cidr = "10.20.0.0/16"\n')
     assert check_environment(staging, parse(STACK)) == [
         "staging: main.tf does not belong here",
-        "staging/terraform.tfvars:17: names a region (use var.region)",
-        "staging: terraform.tfvars sets the region (it comes from TF_VAR_region)",
+        "staging/terraform.tfvars:14: names a region (it is the environment's: infrastructure.yaml)",
+        "staging: terraform.tfvars sets region (it comes from environments/staging/infrastructure.yaml)",
+        "staging: terraform.tfvars sets vpc_cidr (it comes from environments/staging/infrastructure.yaml)",
         "staging: terraform.tfvars sets owns_acount_resources, which the stack does not declare",
+        "staging: terraform.tfvars sets region, which the stack does not declare",
+        "staging: terraform.tfvars sets vpc_cidr, which the stack does not declare",
         "staging: terraform.tfvars does not set the required owns_account_resources",
         "staging: backend.hcl key is 'shopfloor/prod/terraform.tfstate', not 'shopfloor/staging/terraform.tfstate'",
+    ]
+
+
+def test_an_environment_without_its_facts_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.terraform import terraformkit
+
+    monkeypatch.setattr(terraformkit, "FACTS", tmp_path)
+    assert check_environment(ENVIRONMENTS / "prod", parse(STACK)) == [
+        "prod: environments/prod/infrastructure.yaml is missing (the contract reads it)"
     ]
 
 
@@ -166,9 +193,15 @@ def test_a_cluster_chosen_by_anything_but_platform_is_reported(tmp_path: Path) -
     copy = tmp_path / "stack"
     shutil.copytree(STACK, copy)
     replace(copy / "main.tf", "  count  = local.on_k3s ? 1 : 0\n", "  count  = var.node_min_size > 2 ? 1 : 0\n")
+    replace(
+        copy / "main.tf",
+        '  on_eks   = local.platform == "eks"\n',
+        '  on_eks   = local.platform == "eks" && var.single_nat_gateway\n',
+    )
     assert check_platform_switch(copy, parse(copy)) == [
-        "stack: module k3s is not counted on var.platform == 'k3s'",
-        "stack: module k3s's count depends on more than var.platform",
+        "stack: module eks's count depends on var.single_nat_gateway",
+        "stack: module k3s is not counted on module.contract.platform == 'k3s'",
+        "stack: module k3s's count depends on var.node_min_size",
     ]
 
 

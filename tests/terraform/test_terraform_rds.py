@@ -6,7 +6,6 @@ on this test and names it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.terraform.terraformkit import (
@@ -14,12 +13,10 @@ from tests.terraform.terraformkit import (
     ENVIRONMENTS,
     MODULES,
     STACK,
-    TERRAFORM_INSTALL_HINT,
-    init_copy,
+    TerraformWorkspace,
     named,
+    output_text,
     parse,
-    run_terraform,
-    terraform_binary,
     tfvars,
 )
 
@@ -27,15 +24,12 @@ RDS = MODULES / "rds"
 RUNS = ("protected_database_keeps_a_final_snapshot", "unprotected_database_can_be_torn_down")
 
 
-def test_prod_keeps_its_database(tmp_path: Path, missing_dependency: Callable[[str, str], None]) -> None:
+def test_prod_keeps_its_database(terraform_workspace: TerraformWorkspace) -> None:
     assert tfvars(ENVIRONMENTS / "prod")["deletion_protection"] is True
     assert named(parse(STACK), "module")["rds"]["deletion_protection"] == "${var.deletion_protection}"
 
-    if terraform_binary() is None:
-        missing_dependency("terraform", TERRAFORM_INSTALL_HINT)
-    module, environment = init_copy(RDS, tmp_path)
-    tested = run_terraform(module, environment, "test", "-no-color")
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    tested = terraform_workspace.test("rds", "-filter=tests/final_snapshot.tftest.hcl")
+    assert tested.returncode == 0, output_text(tested)
     for run in RUNS:
         assert f'run "{run}"... pass' in tested.stdout, tested.stdout
 

@@ -292,6 +292,8 @@ def open_gateway(stub: StubCatalog, orders_stub: StubOrders) -> OpenGateway:
             "access_log": False,
             "rate_limit": "off",
             "redis_url": None,
+            "redis_password": None,
+            "redis_ca_file": None,
             "cors_allow_origins": [],
             "upstream_timeout_seconds": 1.0,
             "orders_timeout_seconds": 1.0,

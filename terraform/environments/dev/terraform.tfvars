@@ -1,16 +1,11 @@
-# region comes from TF_VAR_region (or -var region=...), never from a file.
+# Only what Terraform alone needs. The facts other layers read too (platform, account, region, VPC,
+# host, where the data stores run) are in environments/dev/infrastructure.yaml.
 environment            = "dev"
-platform               = "k3s"
-vpc_cidr               = "10.10.0.0/16"
-az_count               = 2
 single_nat_gateway     = true
 node_instance_types    = ["t3.large"]
 node_min_size          = 2
 node_max_size          = 3
-rds_instance_class     = "db.t4g.micro"
-redis_node_type        = "cache.t4g.micro"
 deletion_protection    = false
-host                   = "dev.shop.example.com"
 github_repository      = "shopfloor/shopfloor"
 state_bucket           = "shopfloor-terraform-state"
 owns_account_resources = true

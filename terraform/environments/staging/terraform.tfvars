@@ -1,8 +1,6 @@
-# region comes from TF_VAR_region (or -var region=...), never from a file.
+# Only what Terraform alone needs. The facts other layers read too (platform, account, region, VPC,
+# host, where the data stores run) are in environments/staging/infrastructure.yaml.
 environment            = "staging"
-platform               = "eks"
-vpc_cidr               = "10.20.0.0/16"
-az_count               = 2
 single_nat_gateway     = true
 node_instance_types    = ["t3.large"]
 node_min_size          = 2
@@ -10,7 +8,6 @@ node_max_size          = 4
 rds_instance_class     = "db.t4g.small"
 redis_node_type        = "cache.t4g.small"
 deletion_protection    = false
-host                   = "staging.shop.example.com"
 github_repository      = "shopfloor/shopfloor"
 state_bucket           = "shopfloor-terraform-state"
 owns_account_resources = false

@@ -35,8 +35,8 @@ resource "aws_vpc_security_group_ingress_rule" "from_cluster" {
   description                  = "NFS from the cluster"
   referenced_security_group_id = var.cluster_security_group_id
   ip_protocol                  = "tcp"
-  from_port                    = 2049
-  to_port                      = 2049
+  from_port                    = var.nfs_port
+  to_port                      = var.nfs_port
 }
 
 resource "aws_efs_mount_target" "private" {
@@ -47,21 +47,62 @@ resource "aws_efs_mount_target" "private" {
   security_groups = [aws_security_group.efs.id]
 }
 
-# A fixed POSIX identity (the charts' UID 10001) and root directory, so pods never see the whole file system.
-resource "aws_efs_access_point" "shared" {
+# One access point per consumer (the catalog's images, spec 3.5): a fixed POSIX identity (the
+# charts' UID) and its own root directory, so a pod never sees the rest of the file system. The EFS
+# CSI driver mounts it through a static PersistentVolume (volumeHandle <fs id>::<access point id>).
+resource "aws_efs_access_point" "consumer" {
+  for_each = var.access_points
+
   file_system_id = aws_efs_file_system.shared.id
 
   posix_user {
-    uid = 10001
-    gid = 10001
+    uid = each.value.uid
+    gid = each.value.gid
   }
 
   root_directory {
-    path = "/shopfloor"
+    path = each.value.path
     creation_info {
-      owner_uid   = 10001
-      owner_gid   = 10001
+      owner_uid   = each.value.uid
+      owner_gid   = each.value.gid
       permissions = "0750"
     }
+  }
+
+  tags = {
+    Name = "${var.name}-${each.key}"
+  }
+}
+
+# Encrypted transport only, and only through an access point: a mount of the bare file system
+# (which would see every consumer's directory) is refused. The EFS CSI driver mounts with TLS.
+resource "aws_efs_file_system_policy" "shared" {
+  file_system_id = aws_efs_file_system.shared.id
+  policy         = jsonencode(local.file_system_policy)
+}
+
+locals {
+  file_system_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "DenyUnencryptedTransport"
+        Effect    = "Deny"
+        Principal = { AWS = "*" }
+        Action    = "*"
+        Resource  = aws_efs_file_system.shared.arn
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+      {
+        Sid       = "MountThroughAccessPointsOnly"
+        Effect    = "Allow"
+        Principal = { AWS = "*" }
+        Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+        Resource  = aws_efs_file_system.shared.arn
+        Condition = {
+          StringEquals = { "elasticfilesystem:AccessPointArn" = [for point in aws_efs_access_point.consumer : point.arn] }
+        }
+      },
+    ]
   }
 }

@@ -3,7 +3,7 @@ output "file_system_id" {
   value       = aws_efs_file_system.shared.id
 }
 
-output "access_point_id" {
-  description = "Access point ID for the shared directory."
-  value       = aws_efs_access_point.shared.id
+output "access_point_ids" {
+  description = "Access point ID per consumer (a PersistentVolume's volumeHandle is <file system id>::<access point id>)."
+  value       = { for key, point in aws_efs_access_point.consumer : key => point.id }
 }

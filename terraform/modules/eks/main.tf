@@ -1,3 +1,11 @@
+locals {
+  accounts = {
+    for key, account in var.service_accounts : key => merge(account, {
+      subject = "${account.namespace}:${account.service_account}"
+    })
+  }
+}
+
 module "eks" {
   #checkov:skip=CKV_TF_1:Registry modules are pinned by a ~> version constraint and reviewed on each upgrade; commit hashes would stop Renovate from proposing updates.
   source  = "terraform-aws-modules/eks/aws"
@@ -60,7 +68,7 @@ module "eks" {
 
       # cluster-autoscaler finds the group by these tags.
       tags = {
-        "k8s.io/cluster-autoscaler/enabled" = "true"
+        "k8s.io/cluster-autoscaler/enabled"     = "true"
         "k8s.io/cluster-autoscaler/${var.name}" = "owned"
       }
     }
@@ -72,13 +80,13 @@ module "load_balancer_controller_irsa" {
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
   version = "~> 5.52"
 
-  role_name                              = "${var.name}-aws-load-balancer-controller"
+  role_name                              = local.accounts["aws-load-balancer-controller"].role_name
   attach_load_balancer_controller_policy = true
 
   oidc_providers = {
     main = {
       provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = ["kube-system:aws-load-balancer-controller"]
+      namespace_service_accounts = [local.accounts["aws-load-balancer-controller"].subject]
     }
   }
 }
@@ -88,14 +96,14 @@ module "cluster_autoscaler_irsa" {
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
   version = "~> 5.52"
 
-  role_name                        = "${var.name}-cluster-autoscaler"
+  role_name                        = local.accounts["cluster-autoscaler"].role_name
   attach_cluster_autoscaler_policy = true
   cluster_autoscaler_cluster_names = [var.name]
 
   oidc_providers = {
     main = {
       provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = ["kube-system:cluster-autoscaler"]
+      namespace_service_accounts = [local.accounts["cluster-autoscaler"].subject]
     }
   }
 }
@@ -105,13 +113,13 @@ module "ebs_csi_irsa" {
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
   version = "~> 5.52"
 
-  role_name             = "${var.name}-ebs-csi"
+  role_name             = local.accounts["ebs-csi"].role_name
   attach_ebs_csi_policy = true
 
   oidc_providers = {
     main = {
       provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = ["kube-system:ebs-csi-controller-sa"]
+      namespace_service_accounts = [local.accounts["ebs-csi"].subject]
     }
   }
 }
@@ -121,32 +129,33 @@ module "efs_csi_irsa" {
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
   version = "~> 5.52"
 
-  role_name             = "${var.name}-efs-csi"
+  role_name             = local.accounts["efs-csi"].role_name
   attach_efs_csi_policy = true
 
   oidc_providers = {
     main = {
       provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = ["kube-system:efs-csi-controller-sa"]
+      namespace_service_accounts = [local.accounts["efs-csi"].subject]
     }
   }
 }
 
-# The catalog's ServiceAccount (charts: eks.amazonaws.com/role-arn) reaches the uploads bucket and nothing else.
+# Workloads' roles (the catalog's images bucket, External Secrets' secrets): each trusts its one
+# ServiceAccount and carries only the policies given for it.
 module "service_irsa" {
   #checkov:skip=CKV_TF_1:Registry modules are pinned by a ~> version constraint and reviewed on each upgrade; commit hashes would stop Renovate from proposing updates.
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
   version = "~> 5.52"
 
-  for_each = var.service_accounts
+  for_each = var.service_account_policy_arns
 
-  role_name        = "${var.name}-${each.key}"
-  role_policy_arns = { for index, arn in each.value.policy_arns : tostring(index) => arn }
+  role_name        = local.accounts[each.key].role_name
+  role_policy_arns = { for index, arn in each.value : tostring(index) => arn }
 
   oidc_providers = {
     main = {
       provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = ["${each.value.namespace}:${each.value.service_account}"]
+      namespace_service_accounts = [local.accounts[each.key].subject]
     }
   }
 }

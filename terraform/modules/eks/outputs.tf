@@ -34,6 +34,6 @@ output "cluster_autoscaler_role_arn" {
 }
 
 output "service_account_role_arns" {
-  description = "IRSA role ARN per entry of var.service_accounts (catalog's goes to its ServiceAccount annotation)."
-  value       = { for key, role in module.service_irsa : key => role.iam_role_arn }
+  description = "IRSA role ARN per entry of var.service_account_policy_arns (catalog's goes to its ServiceAccount annotation, external-secrets' to the add-on's)."
+  value       = { for key in keys(module.service_irsa) : key => module.service_irsa[key].iam_role_arn }
 }

@@ -53,8 +53,18 @@ variable "service_accounts" {
   type = map(object({
     namespace       = string
     service_account = string
-    policy_arns     = list(string)
+    role_name       = string
   }))
-  description = "IRSA roles to create, keyed by role suffix (role name <name>-<key>), e.g. catalog."
+  description = "ServiceAccounts that get an IRSA role and the role's name (the contract's service_accounts). Must include aws-load-balancer-controller, cluster-autoscaler, ebs-csi and efs-csi."
+
+  validation {
+    condition     = length(setsubtract(["aws-load-balancer-controller", "cluster-autoscaler", "ebs-csi", "efs-csi"], keys(var.service_accounts))) == 0
+    error_message = "service_accounts must name the roles of aws-load-balancer-controller, cluster-autoscaler, ebs-csi and efs-csi."
+  }
+}
+
+variable "service_account_policy_arns" {
+  type        = map(list(string))
+  description = "Workload roles to create, by key of service_accounts, with the policies each carries (e.g. catalog: the images bucket; external-secrets: reading the environment's secrets)."
   default     = {}
 }

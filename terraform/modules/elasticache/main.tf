@@ -1,24 +1,7 @@
 resource "aws_kms_key" "redis" {
   #checkov:skip=CKV2_AWS_64:The default key policy delegates to IAM in this account; the IAM policies that use the key are scoped to it, which is where access is reviewed.
-  description         = "${var.name} Redis at-rest and auth secret encryption"
+  description         = "${var.name} Redis at-rest encryption"
   enable_key_rotation = true
-}
-
-# Generated here rather than passed in so it never sits in a tfvars file; apps read it from Secrets Manager.
-resource "random_password" "auth" {
-  length  = 64
-  special = false
-}
-
-resource "aws_secretsmanager_secret" "auth" {
-  #checkov:skip=CKV2_AWS_57:ElastiCache AUTH tokens have no managed rotation Lambda; rotate by tainting random_password.auth, which updates the group in place.
-  name       = "${var.name}/redis-auth"
-  kms_key_id = aws_kms_key.redis.arn
-}
-
-resource "aws_secretsmanager_secret_version" "auth" {
-  secret_id     = aws_secretsmanager_secret.auth.id
-  secret_string = random_password.auth.result
 }
 
 resource "aws_elasticache_subnet_group" "redis" {
@@ -37,17 +20,18 @@ resource "aws_vpc_security_group_ingress_rule" "from_cluster" {
   description                  = "Redis from the cluster"
   referenced_security_group_id = var.cluster_security_group_id
   ip_protocol                  = "tcp"
-  from_port                    = 6379
-  to_port                      = 6379
+  from_port                    = var.port
+  to_port                      = var.port
 }
 
 resource "aws_elasticache_replication_group" "redis" {
+  #checkov:skip=CKV_AWS_31:TLS is required here; the AUTH token is set by scripts/aws/put-secrets.sh (ModifyReplicationGroup) so it never sits in Terraform state or plan.
   replication_group_id = var.name
   description          = "${var.name} cache"
   engine               = "redis"
   engine_version       = var.engine_version
   node_type            = var.node_type
-  port                 = 6379
+  port                 = var.port
 
   num_cache_clusters         = var.replicas + 1
   automatic_failover_enabled = true
@@ -59,11 +43,18 @@ resource "aws_elasticache_replication_group" "redis" {
   at_rest_encryption_enabled = true
   kms_key_id                 = aws_kms_key.redis.arn
   transit_encryption_enabled = true
-  auth_token                 = random_password.auth.result
+  transit_encryption_mode    = "required"
+  # No auth_token here: it would sit in Terraform state. scripts/aws/put-secrets.sh generates it,
+  # sets it on the group (ModifyReplicationGroup, strategy ROTATE) and keeps it in Secrets Manager
+  # (shopfloor/<env>/redis), the one place the services read it from.
 
   snapshot_retention_limit   = var.snapshot_retention_days
   auto_minor_version_upgrade = true
   apply_immediately          = false
+
+  lifecycle {
+    ignore_changes = [auth_token, auth_token_update_strategy]
+  }
 }
 
 # The charts' redis ExternalName points at this name.

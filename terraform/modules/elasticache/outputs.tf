@@ -8,9 +8,14 @@ output "dns_name" {
   value       = aws_route53_record.redis.fqdn
 }
 
-output "auth_secret_arn" {
-  description = "Secrets Manager secret holding the Redis AUTH token."
-  value       = aws_secretsmanager_secret.auth.arn
+output "replication_group_id" {
+  description = "Replication group id (put-secrets.sh sets the AUTH token on it)."
+  value       = aws_elasticache_replication_group.redis.id
+}
+
+output "port" {
+  description = "Redis port."
+  value       = aws_elasticache_replication_group.redis.port
 }
 
 output "security_group_id" {

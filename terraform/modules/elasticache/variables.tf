@@ -18,6 +18,12 @@ variable "cluster_security_group_id" {
   description = "Security group of the cluster nodes: the only source allowed to connect."
 }
 
+variable "port" {
+  type        = number
+  description = "Redis port (the contract's data_stores.redis.port)."
+  default     = 6379
+}
+
 variable "engine_version" {
   type        = string
   description = "Redis engine version."

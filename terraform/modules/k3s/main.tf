@@ -4,22 +4,21 @@ data "aws_ssm_parameter" "ami" {
   name = var.ami_ssm_parameter
 }
 
-resource "random_password" "token" {
-  length  = 64
-  special = false
-}
-
 resource "aws_kms_key" "k3s" {
   #checkov:skip=CKV2_AWS_64:The default key policy delegates to IAM in this account; the IAM policies that use the key are scoped to it, which is where access is reviewed.
   description         = "${var.name} K3s join token and volume encryption"
   enable_key_rotation = true
 }
 
+# The join token is write-only: Terraform sends it once (and again when token_version changes) and
+# keeps it neither in state nor in the plan. uuid() draws 122 random bits per call from the
+# operating system's generator; two of them make the token.
 resource "aws_ssm_parameter" "token" {
-  name   = "/${var.name}/k3s/token"
-  type   = "SecureString"
-  key_id = aws_kms_key.k3s.arn
-  value  = random_password.token.result
+  name             = "/${var.name}/k3s/token"
+  type             = "SecureString"
+  key_id           = aws_kms_key.k3s.arn
+  value_wo         = replace("${uuid()}${uuid()}", "-", "")
+  value_wo_version = var.token_version
 }
 
 # Nodes talk to each other freely; the data stores admit this group only.
@@ -47,6 +46,31 @@ resource "aws_vpc_security_group_ingress_rule" "api" {
   to_port           = 6443
 }
 
+# The shop's public entry: the NLB forwards 80 and 443 to Traefik, which K3s's ServiceLB binds on
+# every node; Traefik terminates TLS with cert-manager's ACME certificate (HTTP-01 on port 80).
+resource "aws_vpc_security_group_ingress_rule" "edge" {
+  for_each = toset([for port in var.edge_ports : tostring(port)])
+
+  security_group_id            = aws_security_group.nodes.id
+  description                  = "Traefik from the public NLB"
+  referenced_security_group_id = aws_security_group.edge.id
+  ip_protocol                  = "tcp"
+  from_port                    = tonumber(each.value)
+  to_port                      = tonumber(each.value)
+}
+
+# The frontend's NodePort (PRD FR-2.4), only when the chart enables it, only from the given networks.
+resource "aws_vpc_security_group_ingress_rule" "node_port" {
+  for_each = var.node_port.enabled ? toset(var.node_port.client_cidrs) : toset([])
+
+  security_group_id = aws_security_group.nodes.id
+  description       = "Frontend NodePort"
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = var.node_port.port
+  to_port           = var.node_port.port
+}
+
 resource "aws_vpc_security_group_egress_rule" "all" {
   security_group_id = aws_security_group.nodes.id
   description       = "Image pulls, AWS APIs and the data stores (through NAT inside the VPC)"
@@ -55,7 +79,7 @@ resource "aws_vpc_security_group_egress_rule" "all" {
 }
 
 resource "aws_iam_role" "node" {
-  name = "${var.name}-k3s-node"
+  name = var.node_role_name
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -123,9 +147,12 @@ resource "aws_instance" "server" {
   user_data_base64       = base64encode(templatefile("${path.module}/templates/server.sh.tftpl", local.template_values))
 
   metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+    # 2, not 1: K3s has no IRSA, so pods that need AWS (External Secrets, the catalog's S3) use the
+    # node role through IMDSv2 one hop away. Which pods may is decided by their NetworkPolicies
+    # (egress to 169.254.169.254); the node role is scoped to what those pods need.
+    http_put_response_hop_limit = 2
   }
 
   root_block_device {
@@ -146,6 +173,7 @@ resource "aws_instance" "server" {
 }
 
 resource "aws_launch_template" "agent" {
+  #checkov:skip=CKV_AWS_341:Hop limit 2 is how pods reach the node role on K3s, which has no IRSA; NetworkPolicies decide which pods may reach the metadata service.
   name_prefix   = "${var.name}-k3s-agent-"
   image_id      = data.aws_ssm_parameter.ami.value
   instance_type = var.agent_instance_type
@@ -161,9 +189,12 @@ resource "aws_launch_template" "agent" {
   vpc_security_group_ids = [aws_security_group.nodes.id]
 
   metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+    # 2, not 1: K3s has no IRSA, so pods that need AWS (External Secrets, the catalog's S3) use the
+    # node role through IMDSv2 one hop away. Which pods may is decided by their NetworkPolicies
+    # (egress to 169.254.169.254); the node role is scoped to what those pods need.
+    http_put_response_hop_limit = 2
   }
 
   block_device_mappings {
@@ -203,10 +234,90 @@ resource "aws_autoscaling_group" "agents" {
     propagate_at_launch = true
   }
 
+  target_group_arns = [for group in aws_lb_target_group.edge : group.arn]
+
   instance_refresh {
     strategy = "Rolling"
     preferences {
       min_healthy_percentage = 50
     }
   }
+}
+
+resource "aws_security_group" "edge" {
+  name        = "${var.name}-k3s-edge"
+  description = "Public NLB in front of Traefik"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "edge_public" {
+  #checkov:skip=CKV_AWS_260:The shop is public: its NLB takes HTTP (ACME challenges and the redirect to HTTPS) and HTTPS from anywhere, and reaches only Traefik.
+  for_each = toset([for port in var.edge_ports : tostring(port)])
+
+  security_group_id = aws_security_group.edge.id
+  description       = "The shop from the internet"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = tonumber(each.value)
+  to_port           = tonumber(each.value)
+}
+
+resource "aws_vpc_security_group_egress_rule" "edge_to_nodes" {
+  for_each = toset([for port in var.edge_ports : tostring(port)])
+
+  security_group_id            = aws_security_group.edge.id
+  description                  = "To Traefik on the nodes"
+  referenced_security_group_id = aws_security_group.nodes.id
+  ip_protocol                  = "tcp"
+  from_port                    = tonumber(each.value)
+  to_port                      = tonumber(each.value)
+}
+
+resource "aws_lb" "edge" {
+  #checkov:skip=CKV_AWS_91:Access logs need a log bucket per account; Traefik's access log (one JSON line per request) records the same requests in the cluster.
+  name                             = "${var.name}-edge"
+  load_balancer_type               = "network"
+  internal                         = false
+  subnets                          = var.public_subnet_ids
+  security_groups                  = [aws_security_group.edge.id]
+  enable_cross_zone_load_balancing = true
+  enable_deletion_protection       = var.deletion_protection
+}
+
+resource "aws_lb_target_group" "edge" {
+  for_each = toset([for port in var.edge_ports : tostring(port)])
+
+  name        = "${var.name}-traefik-${each.value}"
+  port        = tonumber(each.value)
+  protocol    = "TCP"
+  target_type = "instance"
+  vpc_id      = var.vpc_id
+
+  health_check {
+    protocol = "TCP"
+  }
+}
+
+resource "aws_lb_listener" "edge" {
+  #checkov:skip=CKV_AWS_2:TCP pass-through: Traefik terminates TLS with the cert-manager certificate, so the NLB never sees plain HTTP it could redirect.
+  #checkov:skip=CKV2_AWS_74:The NLB does not terminate TLS (TCP pass-through), so it has no TLS policy; Traefik's TLS options apply.
+  for_each = aws_lb_target_group.edge
+
+  load_balancer_arn = aws_lb.edge.arn
+  port              = each.value.port
+  protocol          = "TCP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = each.value.arn
+  }
+}
+
+# The server runs workloads too (K3s schedules on it), so it takes traffic like the agents.
+resource "aws_lb_target_group_attachment" "server" {
+  for_each = aws_lb_target_group.edge
+
+  target_group_arn = each.value.arn
+  target_id        = aws_instance.server.id
+  port             = each.value.port
 }

@@ -22,3 +22,18 @@ output "kubeconfig_command" {
   description = "Command that prints the cluster's kubeconfig through SSM (replace 127.0.0.1 with the server IP)."
   value       = "aws ssm start-session --target ${aws_instance.server.id} --document-name AWS-StartInteractiveCommand --parameters command='sudo cat /etc/rancher/k3s/k3s.yaml'"
 }
+
+output "node_role_name" {
+  description = "IAM role name of the nodes."
+  value       = aws_iam_role.node.name
+}
+
+output "edge_dns_name" {
+  description = "DNS name of the public NLB in front of Traefik: point the shop's host at it (CNAME, or a Route 53 alias with edge_zone_id)."
+  value       = aws_lb.edge.dns_name
+}
+
+output "edge_zone_id" {
+  description = "Route 53 zone of the NLB, for an alias record."
+  value       = aws_lb.edge.zone_id
+}

@@ -13,6 +13,11 @@ variable "vpc_id" {
   description = "VPC of the nodes."
 }
 
+variable "public_subnet_ids" {
+  type        = list(string)
+  description = "Public subnets of the NLB in front of Traefik, one per zone."
+}
+
 variable "private_subnet_ids" {
   type        = list(string)
   description = "Private subnets; the server goes in the first, agents spread over all."
@@ -87,4 +92,46 @@ variable "ecr_kms_key_arns" {
   type        = list(string)
   description = "KMS keys of the ECR repositories the nodes pull from."
   default     = []
+}
+
+variable "node_role_name" {
+  type        = string
+  description = "Name of the nodes' IAM role (the contract's node_role.name): what pods act as on K3s."
+}
+
+variable "token_version" {
+  type        = number
+  description = "Version of the write-only join token; raise it to have Terraform write a new token (then replace the nodes)."
+  default     = 1
+}
+
+variable "edge_ports" {
+  type        = list(number)
+  description = "Ports the public NLB forwards to Traefik on the nodes (HTTP for ACME challenges and redirects, HTTPS)."
+  default     = [80, 443]
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Protect the public NLB from deletion."
+  default     = false
+}
+
+variable "node_port" {
+  type = object({
+    enabled      = bool
+    port         = number
+    client_cidrs = list(string)
+  })
+  description = "The frontend's NodePort: when enabled, the port is opened on the nodes to client_cidrs (the contract's frontendNodePort)."
+  default     = { enabled = false, port = 30080, client_cidrs = [] }
+
+  validation {
+    condition     = var.node_port.port >= 30000 && var.node_port.port <= 32767
+    error_message = "A NodePort is in 30000-32767."
+  }
+  validation {
+    condition     = !var.node_port.enabled || length(var.node_port.client_cidrs) > 0
+    error_message = "An enabled NodePort needs the client networks allowed to reach it."
+  }
 }

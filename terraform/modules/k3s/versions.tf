@@ -1,14 +1,10 @@
 terraform {
-  required_version = "~> 1.9"
+  required_version = "~> 1.11"
 
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.83"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
+      version = "~> 5.90"
     }
   }
 }

@@ -1,14 +1,11 @@
 data "aws_availability_zones" "available" {
-  #checkov:skip=CKV_AWS_394:Subnets record their zone when created, so a later change in this list cannot move them; az_count only takes the first zones.
+  #checkov:skip=CKV_AWS_394:Subnets record their zone when created, so a later change in this list cannot move them; only the first zones (one per subnet) are taken.
   state = "available"
 }
 
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
-  # /22 public, /20 private and /20 database subnets, the plan environments/ documents.
-  public_subnets   = [for i in range(var.az_count) : cidrsubnet(var.cidr, 6, i)]
-  private_subnets  = [for i in range(var.az_count) : cidrsubnet(var.cidr, 4, 8 + i)]
-  database_subnets = [for i in range(var.az_count) : cidrsubnet(var.cidr, 4, 4 + i)]
+  # The subnet plan is the contract's (terraform/modules/contract), one subnet per zone and tier.
+  azs = slice(data.aws_availability_zones.available.names, 0, length(var.subnets.public))
 }
 
 module "vpc" {
@@ -20,9 +17,9 @@ module "vpc" {
   cidr = var.cidr
   azs  = local.azs
 
-  public_subnets   = local.public_subnets
-  private_subnets  = local.private_subnets
-  database_subnets = local.database_subnets
+  public_subnets   = var.subnets.public
+  private_subnets  = var.subnets.private
+  database_subnets = var.subnets.database
 
   create_database_subnet_group = true
 

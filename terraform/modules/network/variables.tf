@@ -5,17 +5,20 @@ variable "name" {
 
 variable "cidr" {
   type        = string
-  description = "IPv4 CIDR of the VPC (a /16: subnets are carved from it)."
+  description = "IPv4 CIDR of the VPC; the subnets lie inside it."
 }
 
-variable "az_count" {
-  type        = number
-  description = "How many availability zones to spread subnets over (at least 2)."
-  default     = 3
+variable "subnets" {
+  type = object({
+    public   = list(string)
+    private  = list(string)
+    database = list(string)
+  })
+  description = "Subnet CIDRs per tier, one per availability zone in zone order (the contract's subnets output)."
 
   validation {
-    condition     = var.az_count >= 2
-    error_message = "Multi-AZ RDS and ElastiCache need at least two availability zones."
+    condition     = length(var.subnets.public) >= 2 && length(var.subnets.private) == length(var.subnets.public) && length(var.subnets.database) == length(var.subnets.public)
+    error_message = "Multi-AZ RDS and ElastiCache need at least two zones, and every tier needs one subnet per zone."
   }
 }
 

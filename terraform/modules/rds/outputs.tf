@@ -22,3 +22,8 @@ output "security_group_id" {
   description = "Security group of the database."
   value       = aws_security_group.rds.id
 }
+
+output "kms_key_arn" {
+  description = "KMS key of the storage and the master secret (reading the secret needs kms:Decrypt on it)."
+  value       = aws_kms_key.rds.arn
+}

@@ -73,56 +73,41 @@ resource "aws_s3_bucket_lifecycle_configuration" "uploads" {
   }
 }
 
-data "aws_iam_policy_document" "tls_only" {
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.uploads.arn,
-      "${aws_s3_bucket.uploads.arn}/*",
+# Policies are written as JSON here rather than with aws_iam_policy_document: a data source is
+# replaced by random text under terraform test's mock provider, and these are what the tests read.
+locals {
+  tls_only_policy = {
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = [aws_s3_bucket.uploads.arn, "${aws_s3_bucket.uploads.arn}/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
+  }
+
+  # What the catalog needs, attached to its IRSA role (EKS) or the node role (K3s).
+  access_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      { Sid = "ListTheBucket", Effect = "Allow", Action = ["s3:ListBucket"], Resource = aws_s3_bucket.uploads.arn },
+      { Sid = "ReadWriteImages", Effect = "Allow", Action = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], Resource = "${aws_s3_bucket.uploads.arn}/*" },
+      { Sid = "UseTheBucketKey", Effect = "Allow", Action = ["kms:Decrypt", "kms:GenerateDataKey"], Resource = aws_kms_key.bucket.arn },
     ]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
   }
 }
 
 resource "aws_s3_bucket_policy" "uploads" {
   bucket = aws_s3_bucket.uploads.id
-  policy = data.aws_iam_policy_document.tls_only.json
+  policy = jsonencode(local.tls_only_policy)
 
   depends_on = [aws_s3_bucket_public_access_block.uploads]
-}
-
-# What the catalog needs, attached to its IRSA role (EKS) or the node role (K3s).
-data "aws_iam_policy_document" "access" {
-  statement {
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.uploads.arn]
-  }
-
-  statement {
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.uploads.arn}/*"]
-  }
-
-  statement {
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.bucket.arn]
-  }
 }
 
 resource "aws_iam_policy" "access" {
   name        = "${var.bucket_name}-access"
   description = "Read and write objects in ${var.bucket_name}"
-  policy      = data.aws_iam_policy_document.access.json
+  policy      = jsonencode(local.access_policy)
 }

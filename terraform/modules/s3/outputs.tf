@@ -1,6 +1,6 @@
 output "bucket_name" {
   description = "Name of the uploads bucket (catalog's S3 bucket setting)."
-  value       = aws_s3_bucket.uploads.id
+  value       = aws_s3_bucket.uploads.bucket
 }
 
 output "bucket_arn" {

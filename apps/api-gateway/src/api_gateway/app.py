@@ -51,6 +51,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # instead of the gateway's 503 problem+json (and the breaker could never see catalog return).
     # The gateway is ready when it can answer; /readyz still turns 503 on SIGTERM.
     lifecycle = Lifecycle()
+    if rate_limiter is not None:
+        # Not a check: the limit fails open. But a Redis refusing our password or certificate means
+        # prod runs without a rate limit, so /readyz says so ("degraded"), as do the logs and metrics.
+        lifecycle.add_degradation("rate-limit", rate_limiter.misconfiguration)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

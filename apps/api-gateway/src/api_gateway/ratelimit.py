@@ -8,6 +8,9 @@ which is acceptable for abuse protection.
 The limiter is an optional dependency, like the cache: when its Redis is down every request is
 let through (fail open) and one warning is logged per outage, and Redis is then left alone for
 a short back-off so an outage costs one timeout every few seconds rather than one per request.
+A Redis that refuses the configuration (AUTH password, TLS trust) is let through the same way but
+reported as an error, the gauge redis_misconfigured{component="ratelimit"} and /readyz "degraded":
+a prod without its rate limit is visible (shopfloor_common.redis_connection).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from prometheus_client import Counter
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api_gateway.settings import GatewaySettings
 from shopfloor_common.errors import problem_response
+from shopfloor_common.redis_connection import RedisFailure, RedisHealth, create_pool
 
 log = logging.getLogger("api_gateway.ratelimit")
 
@@ -43,6 +47,7 @@ class ClientRateLimiter:
         self.storage = storage
         self._strategy = FixedWindowRateLimiter(storage)
         self._pool = pool
+        self.health = RedisHealth("ratelimit", log)
         self._skip_until = 0.0
         self._in_outage = False
         window = item.get_expiry()
@@ -57,6 +62,7 @@ class ClientRateLimiter:
         except Exception as exc:  # any storage failure must degrade to "allowed", never to an error
             self._failed(exc)
             return True
+        self.health.succeeded()
         if self._in_outage:
             self._in_outage = False
             log.warning("rate-limit storage reachable again, limiting resumed")
@@ -73,15 +79,28 @@ class ClientRateLimiter:
     def _failed(self, exc: Exception) -> None:
         RATE_LIMIT_ERRORS.inc()
         self._skip_until = time.monotonic() + OUTAGE_BACKOFF_SECONDS
+        reason = self.health.failed(exc)  # a refused configuration is logged there, as an error
         if not self._in_outage:
             self._in_outage = True
-            log.warning("rate-limit storage unavailable, letting requests through: %s: %s", type(exc).__name__, exc)
+            if reason is RedisFailure.UNAVAILABLE:
+                log.warning("rate-limit storage unavailable, letting requests through: %s: %s", type(exc).__name__, exc)
+
+    async def misconfiguration(self) -> str | None:
+        """Why Redis refuses the limiter's configuration, or None (readiness reports it as "degraded")."""
+        if self._pool is None:
+            return None
+        return await self.health.probe(Redis(connection_pool=self._pool))
 
     async def open(self) -> None:
-        """Say at start when the shared storage is unreachable, rather than at the first request."""
-        if self._pool is not None and not await self.storage.check():
+        """Say at start when the shared storage is unreachable or refuses us, rather than at the first request."""
+        if self._pool is None:
+            return
+        try:
+            await Redis(connection_pool=self._pool).ping()
+        except Exception as exc:  # reported, never raised: the limiter fails open
             self._in_outage = True
-            log.warning("rate-limit storage unreachable at start, letting requests through until it answers")
+            if self.health.failed(exc) is RedisFailure.UNAVAILABLE:
+                log.warning("rate-limit storage unreachable at start, letting requests through until it answers")
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -99,12 +118,15 @@ def create_rate_limiter(settings: GatewaySettings) -> ClientRateLimiter | None:
         return ClientRateLimiter(item, MemoryStorage())
     # Our own pool, so its timeouts are REDIS_TIMEOUT_SECONDS (a blackholed Redis must not hold a
     # request for the OS connect timeout) and so the lifespan can close it.
-    pool = ConnectionPool.from_url(
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    pool = create_pool(
         settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
+        password=password,
+        ca_file=settings.redis_ca_file,
+        timeout_seconds=settings.redis_timeout_seconds,
     )
     # connection_pool is a documented RedisStorage option, but its **options annotation omits the type.
+    # The URL only picks the implementation: the pool (TLS, password) is what connects.
     options: dict[str, Any] = {"connection_pool": pool}
     storage = RedisStorage(settings.redis_url, implementation="redispy", key_prefix="shopfloor:ratelimit", **options)
     return ClientRateLimiter(item, storage, pool)

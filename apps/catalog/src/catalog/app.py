@@ -36,7 +36,9 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     lifecycle = Lifecycle()
     lifecycle.add_check("database", database_check(engine))
     lifecycle.add_check("image-storage", images.check)
-    # The cache is optional: a Redis outage slows reads down but never makes catalog unready.
+    # The cache is optional: a Redis outage slows reads down but never makes catalog unready. A
+    # Redis that refuses the configuration (password, TLS) is reported as "degraded" instead.
+    lifecycle.add_degradation("cache", cache.misconfiguration)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

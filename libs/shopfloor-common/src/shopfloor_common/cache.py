@@ -3,6 +3,8 @@
 Redis (redis.asyncio) when REDIS_URL is set, an in-process TTL cache otherwise. When Redis is
 down every operation is a miss (or a no-op) and one warning is logged per outage; after an error
 Redis is left alone for a short back-off so an outage costs one timeout, not one per request.
+When Redis refuses the configuration (AUTH password, TLS trust) the cache degrades the same way,
+but as an error that stays visible (redis_connection: log, metric, /readyz "degraded").
 
 Invalidation is by generation: a namespace's keys embed a counter that a write bumps, so a write
 invalidates every cached list and item of that namespace in one step. If Redis is unreachable
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Protocol, cast
 
 from cachetools import TTLCache
@@ -21,6 +24,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shopfloor_common.redis_connection import RedisFailure, RedisHealth, create_pool
 from shopfloor_common.settings import CacheSettings
 
 log = logging.getLogger("shopfloor.cache")
@@ -37,6 +41,7 @@ class Cache(Protocol):
     async def generation(self, namespace: str) -> int: ...
     async def bump(self, namespace: str) -> None: ...
     async def ping(self) -> None: ...
+    async def misconfiguration(self) -> str | None: ...
     async def close(self) -> None: ...
 
 
@@ -64,6 +69,9 @@ class MemoryCache:
     async def ping(self) -> None:
         return None
 
+    async def misconfiguration(self) -> str | None:
+        return None
+
     async def close(self) -> None:
         self._entries.clear()
 
@@ -71,13 +79,21 @@ class MemoryCache:
 class RedisCache:
     backend = "redis"
 
-    def __init__(self, url: str, ttl_seconds: float, timeout_seconds: float, backoff_seconds: float = 2.0) -> None:
-        self._redis = Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            health_check_interval=30,
+    def __init__(
+        self,
+        url: str,
+        ttl_seconds: float,
+        timeout_seconds: float,
+        backoff_seconds: float = 2.0,
+        *,
+        password: str | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
+        pool = create_pool(
+            url, password=password, ca_file=ca_file, timeout_seconds=timeout_seconds, health_check_interval=30
         )
+        self._redis = Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
+        self.health = RedisHealth("cache", log)
         self._ttl_ms = int(ttl_seconds * 1000)
         self._backoff_seconds = backoff_seconds
         self._skip_until = 0.0
@@ -89,11 +105,14 @@ class RedisCache:
     def _failed(self, operation: str, exc: Exception) -> None:
         CACHE_ERRORS.labels(self.backend).inc()
         self._skip_until = time.monotonic() + self._backoff_seconds
+        reason = self.health.failed(exc)  # a refused configuration is logged there, as an error
         if not self._in_outage:
             self._in_outage = True
-            log.warning("redis unavailable during %s, serving without cache: %s", operation, exc)
+            if reason is RedisFailure.UNAVAILABLE:
+                log.warning("redis unavailable during %s, serving without cache: %s", operation, exc)
 
     def _succeeded(self) -> None:
+        self.health.succeeded()
         if self._in_outage:
             self._in_outage = False
             log.warning("redis reachable again, cache resumed")
@@ -139,11 +158,22 @@ class RedisCache:
     async def ping(self) -> None:
         await self._redis.ping()
 
+    async def misconfiguration(self) -> str | None:
+        """Why Redis refuses this cache's configuration, or None (readiness reports it as "degraded")."""
+        return await self.health.probe(self._redis)
+
     async def close(self) -> None:
         await self._redis.aclose()
 
 
 def create_cache(settings: CacheSettings) -> Cache:
     if settings.redis_url:
-        return RedisCache(settings.redis_url, settings.cache_ttl_seconds, settings.redis_timeout_seconds)
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        return RedisCache(
+            settings.redis_url,
+            settings.cache_ttl_seconds,
+            settings.redis_timeout_seconds,
+            password=password,
+            ca_file=settings.redis_ca_file,
+        )
     return MemoryCache(settings.cache_ttl_seconds, settings.cache_max_entries)

@@ -15,6 +15,10 @@ from shopfloor_common.errors import problem_response
 ReadinessCheck = Callable[[], Awaitable[None]]
 """Raises (any exception) when the dependency it checks cannot serve now."""
 
+DegradationProbe = Callable[[], Awaitable[str | None]]
+"""Says why an optional dependency is not being used (e.g. Redis refusing the password), or None.
+A degraded service still serves: it stays ready, and /readyz says what it runs without."""
+
 log = logging.getLogger("shopfloor.health")
 
 
@@ -24,10 +28,24 @@ class Lifecycle:
 
     draining: bool = False
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    degradations: dict[str, DegradationProbe] = field(default_factory=dict)
     check_timeout_seconds: float = 2.0
 
     def add_check(self, name: str, check: ReadinessCheck) -> None:
         self.checks[name] = check
+
+    def add_degradation(self, name: str, probe: DegradationProbe) -> None:
+        self.degradations[name] = probe
+
+    async def degraded(self) -> dict[str, str]:
+        async def run(name: str, probe: DegradationProbe) -> tuple[str, str | None]:
+            try:
+                return name, await asyncio.wait_for(probe(), self.check_timeout_seconds)
+            except TimeoutError:
+                return name, None  # slow is an outage, not a misconfiguration: the probe's own timeout decides
+
+        results = await asyncio.gather(*(run(n, p) for n, p in self.degradations.items()))
+        return {name: reason for name, reason in results if reason is not None}
 
     def begin_draining(self) -> None:
         if not self.draining:
@@ -65,8 +83,12 @@ def health_router(lifecycle: Lifecycle) -> APIRouter:
             failing = {"shutdown": "SIGTERM received; finishing in-flight requests"}
         else:
             failing = await lifecycle.failing_checks()
+        degraded = await lifecycle.degraded() if lifecycle.degradations else {}
+        extra = {"degraded": degraded} if degraded else {}
         if failing:
-            return problem_response(503, "not ready: " + ", ".join(sorted(failing)), type_="not-ready", failing=failing)
-        return JSONResponse({"status": "ready", "checks": sorted(lifecycle.checks)})
+            return problem_response(
+                503, "not ready: " + ", ".join(sorted(failing)), type_="not-ready", failing=failing, **extra
+            )
+        return JSONResponse({"status": "ready", "checks": sorted(lifecycle.checks), **extra})
 
     return router

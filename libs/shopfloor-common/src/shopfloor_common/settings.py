@@ -5,13 +5,17 @@ A bad value stops the service with a message that names the variable, never a tr
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["local", "test", "kind", "dev", "staging", "prod"]
+REDIS_SCHEMES = ("redis", "rediss")
 
 
 class ServiceSettings(BaseSettings):
@@ -51,12 +55,73 @@ class DatabaseSettings(BaseSettings):
 
 
 class RedisSettings(BaseSettings):
-    """Redis is optional everywhere: unset, a service keeps its state in-process."""
+    """Redis is optional everywhere: unset, a service keeps its state in-process. On AWS it is
+    ElastiCache with TLS and an AUTH token: rediss://, the server certificate verified, a password."""
 
     redis_url: str | None = Field(
-        default=None, description="redis://host:6379/0 for the shared cache/counters; unset = in-process."
+        default=None,
+        description="redis://host:6379/0, or rediss://[:password@]host:6379/0 for TLS (the server certificate "
+        "and host name are verified), for the shared cache/counters; unset = in-process.",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Redis AUTH password when REDIS_URL carries none (e.g. from a Secret); give it in one place only.",
+    )
+    redis_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle that signs the Redis server certificate (rediss:// only); unset = the system's "
+        "trusted CAs, which include ElastiCache's.",
     )
     redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10, description="Per-operation Redis timeout.")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_redis_url(value.strip())
+
+    @field_validator("redis_ca_file")
+    @classmethod
+    def _check_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
+            raise ValueError(f"{value} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _check_redis_combination(self) -> RedisSettings:
+        if self.redis_url is None:
+            return self
+        parsed = urlsplit(self.redis_url)
+        if self.redis_ca_file is not None and parsed.scheme != "rediss":
+            raise ValueError(
+                "REDIS_CA_FILE is set but REDIS_URL is not rediss://: the certificate would never be checked"
+            )
+        if self.redis_password is not None and parsed.password:
+            raise ValueError("the Redis password is both in REDIS_URL and in REDIS_PASSWORD: give it once")
+        return self
+
+
+def check_redis_url(url: str) -> str:
+    """The URL as given when redis-py can use it as meant; a ValueError naming the fault otherwise.
+    The message never repeats the URL: it may carry the password."""
+    try:
+        parsed = urlsplit(url)
+        port = parsed.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    if parsed.scheme not in REDIS_SCHEMES:
+        raise ValueError(f"scheme {parsed.scheme or '(none)'!r} is not redis:// or rediss:// (TLS)")
+    if not parsed.hostname:
+        raise ValueError("no host: expected redis[s]://[:password@]host[:port][/db]")
+    if port == 0:
+        raise ValueError("port 0 is not a port")
+    database = parsed.path.strip("/")
+    if database and not database.isdigit():
+        raise ValueError(f"the path must be a database number (/0), not /{database}")
+    if parsed.query or parsed.fragment:
+        raise ValueError("no query or fragment: TLS and the password have settings of their own")
+    return url
 
 
 class CacheSettings(RedisSettings):
