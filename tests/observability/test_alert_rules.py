@@ -73,6 +73,33 @@ def test_promtool_catches_a_wrong_expectation_and_a_broken_rule(promtool_binary:
     assert '"RedisDown": could not parse expression' in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "quiet_case"),
+    [
+        ("          ) > 0.05\n", "          ) > 0.03\n", "HighErrorRatio stays quiet at 4% 5xx"),
+        ("          ) > 1\n", "          ) > 0.9\n", "HighLatency stays quiet at p99 0.995s"),
+        (
+            "(orders_pending_oldest_age_seconds) > 30",
+            "(orders_pending_oldest_age_seconds) > 20",
+            "PendingOrderTooOld stays quiet when the order over 30s is finished",
+        ),
+    ],
+    ids=["error ratio", "latency", "pending age"],
+)
+def test_the_quiet_cases_sit_just_under_the_threshold(
+    promtool_binary: str, tmp_path: Path, old: str, new: str, quiet_case: str
+) -> None:
+    """Lower a threshold a little and its quiet case fails: the case is close to the line, not far off."""
+    root = alertkit.copy_tree(REPO, tmp_path)
+    rule_file = root / RULES / "app.yaml"
+    text = rule_file.read_text()
+    assert text.count(old) == 1, old
+    rule_file.write_text(text.replace(old, new))
+    result = alertkit.promtool(promtool_binary, "test", "rules", root / RULE_TESTS / "app.test.yaml")
+    assert result.returncode != 0
+    assert quiet_case in result.stdout + result.stderr
+
+
 # --- conventions ---------------------------------------------------------------------------------
 
 
