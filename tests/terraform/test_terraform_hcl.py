@@ -37,6 +37,7 @@ MODULE_NAMES = (
     "secrets",
     "github-oidc",
     "codepipeline",
+    "yace-iam",
 )
 
 
