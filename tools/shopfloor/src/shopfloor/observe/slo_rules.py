@@ -22,6 +22,13 @@ from shopfloor.observe.slos import Slo, SloSource, duration_seconds, format_dura
 Profile = Literal["production", "lab"]
 RUNBOOK_BASE = "https://github.com/shopfloor/shopfloor/blob/main/runbooks"
 PRODUCTION_INTERVAL = "30s"
+OBJECTIVE_RECORD = "slo:objective:ratio"
+BUDGET_REMAINING_RECORD = "slo:error_budget_remaining:ratio"
+
+
+def sli_error_record(range_: str) -> str:
+    """The recording rule holding an SLO's share of bad requests over `range_` (as the profile names it)."""
+    return f"slo:sli_error:ratio_rate{range_}"
 
 
 def window(source: SloSource, text: str, profile: Profile) -> str:
@@ -82,15 +89,13 @@ def rule_groups(source: SloSource, profile: Profile) -> dict[str, Any]:
         rules: list[dict[str, Any]] = []
         for name in windows_needed(source):
             range_ = window(source, name, profile)
-            rules.append(
-                {"record": f"slo:sli_error:ratio_rate{range_}", "expr": error_ratio_expr(slo, range_), "labels": labels}
-            )
-        rules.append({"record": "slo:objective:ratio", "expr": f"vector({slo.objective:g})", "labels": labels})
+            rules.append({"record": sli_error_record(range_), "expr": error_ratio_expr(slo, range_), "labels": labels})
+        rules.append({"record": OBJECTIVE_RECORD, "expr": f"vector({slo.objective:g})", "labels": labels})
         slo_window = window(source, source.window, profile)
         rules.append(
             {
-                "record": "slo:error_budget_remaining:ratio",
-                "expr": f"1 - slo:sli_error:ratio_rate{slo_window}{_match(slo)} / {slo.error_budget:g}",
+                "record": BUDGET_REMAINING_RECORD,
+                "expr": f"1 - {sli_error_record(slo_window)}{_match(slo)} / {slo.error_budget:g}",
                 "labels": labels,
             }
         )
@@ -98,9 +103,9 @@ def rule_groups(source: SloSource, profile: Profile) -> dict[str, Any]:
             long_, short = window(source, alert.long, profile), window(source, alert.short, profile)
             budget = f"{slo.error_budget:g}"
             expr = (
-                f"slo:sli_error:ratio_rate{long_}{_match(slo)} / {budget} > {alert.factor:g}\n"
+                f"{sli_error_record(long_)}{_match(slo)} / {budget} > {alert.factor:g}\n"
                 f"and\n"
-                f"slo:sli_error:ratio_rate{short}{_match(slo)} / {budget} > {alert.factor:g}"
+                f"{sli_error_record(short)}{_match(slo)} / {budget} > {alert.factor:g}"
             )
             what = "answered with a 5xx" if slo.sli == "availability" else f"slower than {slo.latency_threshold:g}s"
             rules.append(
