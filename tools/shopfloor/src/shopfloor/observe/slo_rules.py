@@ -37,13 +37,26 @@ def window(source: SloSource, text: str, profile: Profile) -> str:
     return format_duration(duration_seconds(text) // source.lab.compress)
 
 
-def _selector(slo: Slo, extra: Iterable[tuple[str, str]] = ()) -> list[str]:
-    """One label selector per (method, route) of the journey."""
+def _selector(slo: Slo, extra: Iterable[str] = ()) -> list[str]:
+    """One label selector per (method, route) of the journey, with the `extra` matchers."""
     selectors = []
     for request in slo.journey.requests:
-        labels = [("job", slo.journey.service), ("method", request.method), ("route", request.route), *extra]
-        selectors.append("{" + ",".join(f'{name}="{value}"' for name, value in labels) + "}")
+        labels = [f'job="{slo.journey.service}"', f'method="{request.method}"', f'route="{request.route}"', *extra]
+        selectors.append("{" + ",".join(labels) + "}")
     return selectors
+
+
+def le_matcher(bound: float) -> str:
+    """The matcher for one bucket bound of a histogram prometheus_client exposes. Its text format
+    writes whole bounds with a decimal point (le="1.0"); Prometheus 3 rewrites them to the shortest
+    form (le="1") as it ingests them, Prometheus 2 (the local stack's) keeps them as written: the
+    matcher accepts both."""
+    from prometheus_client.utils import floatToGoString
+
+    forms = dict.fromkeys([f"{bound:g}", floatToGoString(bound)])
+    if len(forms) == 1:
+        return f'le="{bound:g}"'
+    return 'le=~"' + "|".join(form.replace(".", "\\\\.") for form in forms) + '"'
 
 
 def _sum_rate(metric: str, selectors: list[str], range_: str) -> str:
@@ -53,13 +66,14 @@ def _sum_rate(metric: str, selectors: list[str], range_: str) -> str:
 
 def error_ratio_expr(slo: Slo, range_: str) -> str:
     if slo.sli == "availability":
-        bad = _sum_rate("http_requests_total", _selector(slo, [("status", "5..")]), range_)
-        bad = bad.replace('status="5.."', 'status=~"5.."')
+        bad = _sum_rate("http_requests_total", _selector(slo, ['status=~"5.."']), range_)
         total = _sum_rate("http_requests_total", _selector(slo), range_)
         # No 5xx series yet means none happened: 0, not an empty result that hides the SLI.
         return f"({bad} or vector(0))\n/\n{total}"
-    threshold = f"{slo.latency_threshold:g}"
-    good = _sum_rate("http_request_duration_seconds_bucket", _selector(slo, [("le", threshold)]), range_)
+    assert slo.latency_threshold is not None
+    good = _sum_rate(
+        "http_request_duration_seconds_bucket", _selector(slo, [le_matcher(slo.latency_threshold)]), range_
+    )
     total = _sum_rate("http_request_duration_seconds_count", _selector(slo), range_)
     return f"1 - (\n{good}\n/\n{total}\n)"
 
