@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shopfloor.observe.generate import stale_files
 from shopfloor.observe.slos import SloError, parse_slos
@@ -83,4 +84,47 @@ def test_the_burn_rate_unit_tests_pass(promtool: str) -> None:
         text=True,
         check=False,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("form", ["as prometheus_client writes it", "as Prometheus 3 stores it"])
+def test_the_latency_sli_reads_whole_bucket_bounds_in_either_form(form: str, promtool: str, tmp_path: Path) -> None:
+    """checkout's threshold is 1 s: prometheus_client exposes that bucket as le="1.0", Prometheus 3
+    stores it as le="1"; the generated rule must count the good requests in both cases."""
+    from prometheus_client.utils import floatToGoString
+
+    source = parse_slos(SOURCE, services=SERVICES)
+    checkout = next(j for j in source.journeys if j.latency.threshold_seconds == 1.0)
+    request = checkout.requests[0]
+    le = floatToGoString(1.0) if form.startswith("as prometheus_client") else "1"
+    labels = f'job="{checkout.service}",method="{request.method}",route="{request.route}"'
+    test = {
+        "rule_files": [str(REPO / "observability" / "generated" / "slo-rules.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'http_request_duration_seconds_bucket{{{labels},le="{le}"}}', "values": "0+5x10"},
+                    {"series": f"http_request_duration_seconds_count{{{labels}}}", "values": "0+10x10"},
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": f'slo:sli_error:ratio_rate5m{{slo="{checkout.name}-latency"}}',
+                        "eval_time": "10m",
+                        "exp_samples": [
+                            {
+                                "labels": f'slo:sli_error:ratio_rate5m{{job="{checkout.service}",'
+                                f'journey="{checkout.name}",sli="latency",slo="{checkout.name}-latency"}}',
+                                "value": 0.5,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "bucket-forms.test.yaml"
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -140,6 +140,8 @@ class PanelSpec:
     stacked: bool = False
     value_texts: tuple[tuple[str, str, str], ...] = ()  # (value, text, colour) for a state timeline
     links: tuple[Link, ...] = ()
+    # What must have happened for its series to exist, when steady traffic is not enough.
+    needs: str = ""
 
 
 @dataclass(frozen=True)
@@ -536,6 +538,9 @@ def _orders(sel: Selector) -> RowSpec:
                 "Reconciler work by outcome",
                 (Query(f"sum by (outcome) (rate({sel('orders_reconciled_total')}[{RATE}]))", "{{outcome}}"),),
                 unit="ops",
+                description="Empty until the reconciler has worked on an order: a PENDING checkout, or a cancel "
+                "whose stock release catalog did not confirm.",
+                needs="reconciler work: e.g. cancel an order while catalog is stopped, then start catalog again",
             ),
             PanelSpec(
                 "Stock reservation at catalog, p99 by outcome",
@@ -940,6 +945,7 @@ class DashboardQuery:
     expr: str  # PromQL with the dashboard's variables filled in
     instant: bool  # an instant query (stat panels) rather than a range
     platform_only: str | None  # why the local stack has none of its series (None: it must return data)
+    needs: str | None  # what traffic must have happened for it to return data, beyond the journeys
 
 
 _VARIABLE = re.compile(r"\$(?:\{[^}]*\}|\w+)")
@@ -971,6 +977,7 @@ def dashboard_queries(
 
     queries = []
     for spec in dashboard_specs(repo, load_slos(repo), profile):
+        needs = {panel.title: panel.needs for row in spec.rows for panel in row.panels}
         for panel in render(spec)["panels"]:
             for target in panel.get("targets", []):
                 queries.append(
@@ -981,6 +988,7 @@ def dashboard_queries(
                         expr=fill(target["expr"]),
                         instant=bool(target.get("instant")),
                         platform_only=platform_reason(target["expr"]),
+                        needs=needs[panel["title"]] or None,
                     )
                 )
     return queries
