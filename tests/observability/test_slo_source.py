@@ -96,7 +96,7 @@ def test_the_latency_sli_reads_whole_bucket_bounds_in_either_form(form: str, pro
     source = parse_slos(SOURCE, services=SERVICES)
     checkout = next(j for j in source.journeys if j.latency.threshold_seconds == 1.0)
     request = checkout.requests[0]
-    le = floatToGoString(1.0) if form.startswith("as prometheus_client") else "1"
+    le = floatToGoString(1.0) if form.startswith("as prometheus_client") else "1"  # type: ignore[no-untyped-call]
     labels = f'job="{checkout.service}",method="{request.method}",route="{request.route}"'
     test = {
         "rule_files": [str(REPO / "observability" / "generated" / "slo-rules.yaml")],

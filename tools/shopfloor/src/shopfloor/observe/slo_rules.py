@@ -53,7 +53,7 @@ def le_matcher(bound: float) -> str:
     matcher accepts both."""
     from prometheus_client.utils import floatToGoString
 
-    forms = dict.fromkeys([f"{bound:g}", floatToGoString(bound)])
+    forms = dict.fromkeys([f"{bound:g}", floatToGoString(bound)])  # type: ignore[no-untyped-call]
     if len(forms) == 1:
         return f'le="{bound:g}"'
     return 'le=~"' + "|".join(form.replace(".", "\\\\.") for form in forms) + '"'
