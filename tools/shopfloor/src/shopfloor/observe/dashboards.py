@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,7 +177,7 @@ def _burn_windows(source: SloSource) -> list[str]:
 
 
 def _sli_panel(slo: Slo, source: SloSource, profile: Profile, links: tuple[Link, ...]) -> PanelSpec:
-    now = min(_burn_windows(source), key=duration_seconds)
+    now = _burn_windows(source)[0]
     match = f'{{slo="{slo.name}"}}'
     requests = ", ".join(f"{r.method} {r.route}" for r in slo.journey.requests)
     if slo.sli == "availability":
@@ -226,10 +226,9 @@ def _budget_panel(journey_name: str, source: SloSource) -> PanelSpec:
 
 
 def _burn_panel(slo: Slo, source: SloSource, profile: Profile) -> PanelSpec:
-    factors: dict[float, str] = {}
-    for alert in source.burn_alerts:
-        if SEVERITY_COLORS[alert.severity] == "red" or alert.factor not in factors:
-            factors[alert.factor] = SEVERITY_COLORS[alert.severity]
+    # One dashed line per alert factor, coloured by its severity; a factor that pages wins.
+    by_severity = sorted(source.burn_alerts, key=lambda alert: alert.severity == "critical")
+    factors = {alert.factor: SEVERITY_COLORS[alert.severity] for alert in by_severity}
     rules = "; ".join(
         f"{a.alert} ({a.severity}) above {a.factor:g}x over {a.long} and {a.short}" for a in source.burn_alerts
     )
@@ -282,18 +281,15 @@ def slo_overview(source: SloSource, profile: Profile) -> DashboardSpec:
             ),
         )
     ]
-    by_journey: dict[str, list[Slo]] = {}
-    for slo in slos(source):
-        by_journey.setdefault(slo.journey.name, []).append(slo)
-    for name, journey_slos in by_journey.items():
-        journey = journey_slos[0].journey
+    for journey in source.journeys:
+        journey_slos = [slo for slo in slos(source) if slo.journey is journey]
         links = _journey_links(journey, source)
         rows.append(
             RowSpec(
-                f"{name} ({' → '.join(journey.path)})",
+                f"{journey.name} ({' → '.join(journey.path)})",
                 (
                     *(_sli_panel(slo, source, profile, links) for slo in journey_slos),
-                    _budget_panel(name, source),
+                    _budget_panel(journey.name, source),
                     *(_burn_panel(slo, source, profile) for slo in journey_slos),
                 ),
             )
@@ -320,7 +316,7 @@ class Selector:
     """Series of one service: `sel("http_requests_total", 'status=~"5.."')`."""
 
     service: str
-    quiet_routes: str = field(default="")
+    quiet_routes: str  # `a|b|c`: the probe and scrape routes
 
     def __call__(self, metric: str, *matchers: str) -> str:
         labels = ['namespace="$namespace"', f'job="{self.service}"', *matchers]
@@ -598,9 +594,10 @@ def service_dashboards(metrics: dict[str, ServiceMetrics]) -> list[DashboardSpec
         )
     for make_row in SERVICE_ROWS:
         if make_row.__name__ not in used:
-            missing = sorted(_row_metrics(make_row(Selector("any", quiet))) - exported_anywhere)
+            row = make_row(Selector("any", quiet))
+            missing = sorted(_row_metrics(row) - exported_anywhere)
             raise DashboardError(
-                f"dashboard row {make_row(Selector('any', quiet)).title!r} fits no service: no service under apps/ "
+                f"dashboard row {row.title!r} fits no service: no service under apps/ "
                 f"exports {', '.join(missing) or 'all of its metrics together'}"
             )
     return dashboards
