@@ -374,18 +374,41 @@ def test_the_slo_overview_has_a_row_per_journey_of_the_source_linked_to_runbooks
 # --- the schema's provenance ------------------------------------------------------------------
 
 
-def test_the_npm_lock_keeps_integrity_hashes_and_names_no_registry() -> None:
-    package = json.loads((REPO / SCHEMA_DIR / "package.json").read_text(encoding="utf-8"))
-    assert all(version[0].isdigit() for version in package["devDependencies"].values()), "pin exact versions"
-    lock = json.loads((REPO / SCHEMA_DIR / "package-lock.json").read_text(encoding="utf-8"))
+def npm_pin_problems(folder: Path) -> list[str]:
+    """What is wrong with the npm pins in `folder`: a version range, a package without an integrity
+    hash, or any address (a lock's `resolved` names the registry a package came from)."""
+    package = json.loads((folder / "package.json").read_text(encoding="utf-8"))
+    lock = json.loads((folder / "package-lock.json").read_text(encoding="utf-8"))
     installed = {path: meta for path, meta in lock["packages"].items() if path}
-    assert installed
-    assert all(meta["integrity"].startswith("sha512-") for meta in installed.values())
-    assert not [path for path, meta in installed.items() if "resolved" in meta]
-    for name in ("package.json", "package-lock.json", ".npmrc"):
-        text = (REPO / SCHEMA_DIR / name).read_text(encoding="utf-8").lower()
-        assert not [host for host in ("npmjs", "yarnpkg", "registry=") if host in text], name
-    assert "omit-lockfile-registry-resolved=true" in (REPO / SCHEMA_DIR / ".npmrc").read_text(encoding="utf-8")
+    problems = [
+        f"package.json: {n} {v} is a range" for n, v in package["devDependencies"].items() if not v[0].isdigit()
+    ]
+    problems += [
+        f"{path}: no sha512 integrity" for path, m in installed.items() if "sha512-" not in m.get("integrity", "")
+    ]
+    # No address at all but the authors' funding pages.
+    problems += [
+        f"{path}: {key} holds an address"
+        for path, meta in lock["packages"].items()
+        for key, value in meta.items()
+        if key != "funding" and "://" in json.dumps(value)
+    ]
+    problems += [
+        f"{name} holds an address" for name in ("package.json", ".npmrc") if "://" in (folder / name).read_text()
+    ]
+    if "omit-lockfile-registry-resolved=true" not in (folder / ".npmrc").read_text(encoding="utf-8"):
+        problems.append(".npmrc: omit-lockfile-registry-resolved=true is missing")
+    return problems if installed else ["package-lock.json: no packages"]
+
+
+def test_the_npm_pins_keep_integrity_hashes_and_no_registry_address(tmp_path: Path) -> None:
+    assert npm_pin_problems(REPO / SCHEMA_DIR) == []
+    shutil.copytree(REPO / SCHEMA_DIR, tmp_path / "pins")
+    lock_path = tmp_path / "pins" / "package-lock.json"
+    lock = json.loads(lock_path.read_text(encoding="utf-8"))
+    lock["packages"]["node_modules/typescript"]["resolved"] = "https://packages.invalid/typescript.tgz"
+    lock_path.write_text(json.dumps(lock), encoding="utf-8")
+    assert npm_pin_problems(tmp_path / "pins") == ["node_modules/typescript: resolved holds an address"]
 
 
 @pytest.fixture(scope="module")
