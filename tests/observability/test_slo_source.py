@@ -5,9 +5,12 @@ test_alert_rules.py."""
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shopfloor.observe.generate import stale_files
 from shopfloor.observe.slos import SloError, parse_slos
@@ -16,6 +19,17 @@ from shopfloor.repo import find_repo_root
 REPO = find_repo_root(Path(__file__).parent)
 SOURCE = (REPO / "observability" / "slos.yaml").read_text(encoding="utf-8")
 SERVICES = {"api-gateway", "catalog", "orders", "frontend"}
+
+
+@pytest.fixture(scope="module")
+def promtool(missing_dependency: Callable[[str, str], None]) -> str:
+    from tests.observability.alertkit import PROMTOOL_HINT, promtool_path
+
+    path = promtool_path()
+    if path is None:
+        missing_dependency("promtool", PROMTOOL_HINT)
+    assert path is not None
+    return path
 
 
 def test_the_generated_files_are_up_to_date() -> None:
@@ -49,3 +63,46 @@ def test_a_broken_source_is_refused_naming_the_field(old: str, new: str, message
     assert old in SOURCE, f"the fixture no longer matches slos.yaml: {old!r}"
     with pytest.raises(SloError, match=message.replace("(", r"\(")):
         parse_slos(SOURCE.replace(old, new, 1), services=SERVICES)
+
+
+@pytest.mark.parametrize("form", ["as prometheus_client writes it", "as Prometheus 3 stores it"])
+def test_the_latency_sli_reads_whole_bucket_bounds_in_either_form(form: str, promtool: str, tmp_path: Path) -> None:
+    """checkout's threshold is 1 s: prometheus_client exposes that bucket as le="1.0", Prometheus 3
+    stores it as le="1"; the generated rule must count the good requests in both cases."""
+    from prometheus_client.utils import floatToGoString
+
+    source = parse_slos(SOURCE, services=SERVICES)
+    checkout = next(j for j in source.journeys if j.latency.threshold_seconds == 1.0)
+    request = checkout.requests[0]
+    le = floatToGoString(1.0) if form.startswith("as prometheus_client") else "1"  # type: ignore[no-untyped-call]
+    labels = f'job="{checkout.service}",method="{request.method}",route="{request.route}"'
+    test = {
+        "rule_files": [str(REPO / "observability" / "generated" / "slo-rules.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'http_request_duration_seconds_bucket{{{labels},le="{le}"}}', "values": "0+5x10"},
+                    {"series": f"http_request_duration_seconds_count{{{labels}}}", "values": "0+10x10"},
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": f'slo:sli_error:ratio_rate5m{{slo="{checkout.name}-latency"}}',
+                        "eval_time": "10m",
+                        "exp_samples": [
+                            {
+                                "labels": f'slo:sli_error:ratio_rate5m{{job="{checkout.service}",'
+                                f'journey="{checkout.name}",sli="latency",slo="{checkout.name}-latency"}}',
+                                "value": 0.5,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "bucket-forms.test.yaml"
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

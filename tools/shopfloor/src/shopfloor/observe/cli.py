@@ -1,4 +1,4 @@
-"""Observability commands: `slo` (generate, report), `alerts`, `logs`."""
+"""Observability commands: `slo` (generate, dashboard-schema, report), `alerts`, `logs`."""
 
 from __future__ import annotations
 
@@ -23,9 +23,21 @@ def register(group: CommandGroup) -> None:
         "dashboards and the k6 thresholds made from observability/slos.yaml into observability/generated/.",
     )
     generate.add_argument("--check", action="store_true", help="exit 1 when a generated file is out of date")
+    schema = actions.add_parser(
+        "dashboard-schema",
+        help="derive Grafana's dashboard JSON Schema from npm @grafana/schema (needs Node.js and npm)",
+        description="Install the packages pinned in observability/grafana-schema/ (npm ci, under var/) and "
+        "derive the JSON Schema of Grafana's Dashboard type with ts-json-schema-generator into "
+        "observability/grafana-schema/dashboard.schema.json, which the generated dashboards are validated against.",
+    )
+    schema.add_argument(
+        "--check", action="store_true", help="exit 1 when the committed schema differs from the derived one"
+    )
 
 
 def _slo(args: argparse.Namespace) -> int:
+    if args.slo_command == "dashboard-schema":
+        return _dashboard_schema(args)
     from shopfloor.observe.generate import stale_files, write_generated
     from shopfloor.observe.slos import SloError
 
@@ -42,4 +54,29 @@ def _slo(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
     except SloError as exc:
         raise CommandError(str(exc)) from None
+    return 0
+
+
+def _dashboard_schema(args: argparse.Namespace) -> int:
+    from shopfloor.observe.dashboard_schema import (
+        SCHEMA_FILE,
+        DashboardSchemaError,
+        derive_schema,
+        load_schema,
+        schema_text,
+    )
+
+    repo = repo_root(args)
+    try:
+        derived = derive_schema(repo, repo / "var" / "grafana-schema")
+        if args.check:
+            if load_schema(repo) != derived:
+                print(f"out of date: {SCHEMA_FILE} (run `shopfloor slo dashboard-schema` and commit it)")
+                return 1
+            print(f"{SCHEMA_FILE} matches the schema derived from the pinned packages")
+            return 0
+    except DashboardSchemaError as exc:
+        raise CommandError(str(exc)) from None
+    (repo / SCHEMA_FILE).write_text(schema_text(derived), encoding="utf-8")
+    print(f"wrote {SCHEMA_FILE}")
     return 0

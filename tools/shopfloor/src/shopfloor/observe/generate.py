@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from shopfloor.observe.dashboards import dashboard_files
 from shopfloor.observe.slo_rules import rule_groups
 from shopfloor.observe.slos import SloSource, load_slos, slos
 
@@ -71,13 +72,14 @@ def generated_files(repo: Path) -> dict[Path, str]:
         GENERATED / "slo-rules.yaml": to_yaml(rule_groups(source, "production")),
         GENERATED / "slo-rules.lab.yaml": to_yaml(rule_groups(source, "lab")),
         GENERATED / "k6-thresholds.json": json.dumps(k6_thresholds(source), indent=2) + "\n",
+        **dashboard_files(repo, source),
     }
     for extra in EXTRA_GENERATORS:
         files.update(extra(repo, source))
     return files
 
 
-# Other generators (the dashboards) register here: (repo, source) -> {path: content}.
+# Other generators register here: (repo, source) -> {path: content}.
 EXTRA_GENERATORS: list[Callable[[Path, SloSource], dict[Path, str]]] = []
 
 

@@ -22,6 +22,13 @@ from shopfloor.observe.slos import Slo, SloSource, duration_seconds, format_dura
 Profile = Literal["production", "lab"]
 RUNBOOK_BASE = "https://github.com/shopfloor/shopfloor/blob/main/runbooks"
 PRODUCTION_INTERVAL = "30s"
+OBJECTIVE_RECORD = "slo:objective:ratio"
+BUDGET_REMAINING_RECORD = "slo:error_budget_remaining:ratio"
+
+
+def sli_error_record(range_: str) -> str:
+    """The recording rule holding an SLO's share of bad requests over `range_` (as the profile names it)."""
+    return f"slo:sli_error:ratio_rate{range_}"
 
 
 def window(source: SloSource, text: str, profile: Profile) -> str:
@@ -30,13 +37,26 @@ def window(source: SloSource, text: str, profile: Profile) -> str:
     return format_duration(duration_seconds(text) // source.lab.compress)
 
 
-def _selector(slo: Slo, extra: Iterable[tuple[str, str]] = ()) -> list[str]:
-    """One label selector per (method, route) of the journey."""
+def _selector(slo: Slo, extra: Iterable[str] = ()) -> list[str]:
+    """One label selector per (method, route) of the journey, with the `extra` matchers."""
     selectors = []
     for request in slo.journey.requests:
-        labels = [("job", slo.journey.service), ("method", request.method), ("route", request.route), *extra]
-        selectors.append("{" + ",".join(f'{name}="{value}"' for name, value in labels) + "}")
+        labels = [f'job="{slo.journey.service}"', f'method="{request.method}"', f'route="{request.route}"', *extra]
+        selectors.append("{" + ",".join(labels) + "}")
     return selectors
+
+
+def le_matcher(bound: float) -> str:
+    """The matcher for one bucket bound of a histogram prometheus_client exposes. Its text format
+    writes whole bounds with a decimal point (le="1.0"); Prometheus 3 rewrites them to the shortest
+    form (le="1") as it ingests them, Prometheus 2 (the local stack's) keeps them as written: the
+    matcher accepts both."""
+    from prometheus_client.utils import floatToGoString
+
+    forms = dict.fromkeys([f"{bound:g}", floatToGoString(bound)])  # type: ignore[no-untyped-call]
+    if len(forms) == 1:
+        return f'le="{bound:g}"'
+    return 'le=~"' + "|".join(form.replace(".", "\\\\.") for form in forms) + '"'
 
 
 def _sum_rate(metric: str, selectors: list[str], range_: str) -> str:
@@ -46,13 +66,14 @@ def _sum_rate(metric: str, selectors: list[str], range_: str) -> str:
 
 def error_ratio_expr(slo: Slo, range_: str) -> str:
     if slo.sli == "availability":
-        bad = _sum_rate("http_requests_total", _selector(slo, [("status", "5..")]), range_)
-        bad = bad.replace('status="5.."', 'status=~"5.."')
+        bad = _sum_rate("http_requests_total", _selector(slo, ['status=~"5.."']), range_)
         total = _sum_rate("http_requests_total", _selector(slo), range_)
         # No 5xx series yet means none happened: 0, not an empty result that hides the SLI.
         return f"({bad} or vector(0))\n/\n{total}"
-    threshold = f"{slo.latency_threshold:g}"
-    good = _sum_rate("http_request_duration_seconds_bucket", _selector(slo, [("le", threshold)]), range_)
+    assert slo.latency_threshold is not None
+    good = _sum_rate(
+        "http_request_duration_seconds_bucket", _selector(slo, [le_matcher(slo.latency_threshold)]), range_
+    )
     total = _sum_rate("http_request_duration_seconds_count", _selector(slo), range_)
     return f"1 - (\n{good}\n/\n{total}\n)"
 
@@ -82,15 +103,13 @@ def rule_groups(source: SloSource, profile: Profile) -> dict[str, Any]:
         rules: list[dict[str, Any]] = []
         for name in windows_needed(source):
             range_ = window(source, name, profile)
-            rules.append(
-                {"record": f"slo:sli_error:ratio_rate{range_}", "expr": error_ratio_expr(slo, range_), "labels": labels}
-            )
-        rules.append({"record": "slo:objective:ratio", "expr": f"vector({slo.objective:g})", "labels": labels})
+            rules.append({"record": sli_error_record(range_), "expr": error_ratio_expr(slo, range_), "labels": labels})
+        rules.append({"record": OBJECTIVE_RECORD, "expr": f"vector({slo.objective:g})", "labels": labels})
         slo_window = window(source, source.window, profile)
         rules.append(
             {
-                "record": "slo:error_budget_remaining:ratio",
-                "expr": f"1 - slo:sli_error:ratio_rate{slo_window}{_match(slo)} / {slo.error_budget:g}",
+                "record": BUDGET_REMAINING_RECORD,
+                "expr": f"1 - {sli_error_record(slo_window)}{_match(slo)} / {slo.error_budget:g}",
                 "labels": labels,
             }
         )
@@ -98,9 +117,9 @@ def rule_groups(source: SloSource, profile: Profile) -> dict[str, Any]:
             long_, short = window(source, alert.long, profile), window(source, alert.short, profile)
             budget = f"{slo.error_budget:g}"
             expr = (
-                f"slo:sli_error:ratio_rate{long_}{_match(slo)} / {budget} > {alert.factor:g}\n"
+                f"{sli_error_record(long_)}{_match(slo)} / {budget} > {alert.factor:g}\n"
                 f"and\n"
-                f"slo:sli_error:ratio_rate{short}{_match(slo)} / {budget} > {alert.factor:g}"
+                f"{sli_error_record(short)}{_match(slo)} / {budget} > {alert.factor:g}"
             )
             what = "answered with a 5xx" if slo.sli == "availability" else f"slower than {slo.latency_threshold:g}s"
             rules.append(
