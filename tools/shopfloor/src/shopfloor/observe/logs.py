@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -130,31 +130,34 @@ class LogFilter:
             grep=grep or None,
         )
 
-    def where(self) -> tuple[str, list[Any]]:
-        """The SQL condition on `records` and its parameters."""
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """The SQL condition on a record and its named parameters."""
         clauses = ["TRUE"]
-        params: list[Any] = []
+        params: dict[str, Any] = {}
         if self.request_id:
-            clauses.append("request_id = ?")
-            params.append(self.request_id)
+            clauses.append("request_id = $request_id")
+            params["request_id"] = self.request_id
         if self.services:
-            clauses.append("list_contains(?, service)")
-            params.append(list(self.services))
+            clauses.append("list_contains($services, service)")
+            params["services"] = list(self.services)
         if self.min_level:
-            clauses.append("level_rank >= ?")
-            params.append(LEVELS[self.min_level])
+            clauses.append("level_rank >= $min_level")
+            params["min_level"] = LEVELS[self.min_level]
         if self.statuses:
-            clauses.append("(" + " OR ".join("status BETWEEN ? AND ?" for _ in self.statuses) + ")")
-            params += [bound for pair in self.statuses for bound in pair]
+            ranges = []
+            for number, (low, high) in enumerate(self.statuses):
+                ranges.append(f"status BETWEEN $status_low_{number} AND $status_high_{number}")
+                params[f"status_low_{number}"], params[f"status_high_{number}"] = low, high
+            clauses.append("(" + " OR ".join(ranges) + ")")
         if self.since:
-            clauses.append("time >= ?")
-            params.append(self.since)
+            clauses.append("time >= $since")
+            params["since"] = self.since
         if self.until:
-            clauses.append("time <= ?")
-            params.append(self.until)
+            clauses.append("time <= $until")
+            params["until"] = self.until
         if self.grep:
-            clauses.append("(contains(lower(message), ?) OR contains(lower(coalesce(exc_info, '')), ?))")
-            params += [self.grep.lower()] * 2
+            clauses.append("(contains(lower(message), $grep) OR contains(lower(coalesce(exc_info, '')), $grep))")
+            params["grep"] = self.grep.lower()
         return " AND ".join(clauses), params
 
 
@@ -177,6 +180,7 @@ class LogLine:
 class Found:
     lines: list[LogLine]
     matched: int  # before --limit
+    skipped: dict[str, int]  # lines that are not a JSON object with a time, by file name
 
 
 @dataclass
@@ -197,14 +201,23 @@ class ServiceStats:
 class Stats:
     services: list[ServiceStats] = field(default_factory=list)
     groups: list[tuple[str, str | None, int | None, int]] = field(default_factory=list)  # service, level, status, n
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# GROUPING(filename, service, level, status) of each grouping set of the stats query.
+_BY_FILE, _BY_SERVICE, _BY_SERVICE_LEVEL_STATUS = 0b0111, 0b1011, 0b1000
+
+
 class LogStore:
-    """The JSON-lines files of one folder, as a DuckDB view `records` (one row per log record)."""
+    """The JSON-lines files of one folder as a DuckDB view, `lines`: one row per line, with the
+    fields a query uses (`time` NULL for a line that is not a JSON object with a readable time).
+
+    Each question is one scan of the files, which also counts the lines it skipped: on 100k lines,
+    a second scan for the count cost as much as the question itself."""
 
     def __init__(self, folder: Path) -> None:
         import duckdb  # imported here: `shopfloor --help` must not pay for it
@@ -217,15 +230,14 @@ class LogStore:
         self.connection = duckdb.connect()
         self.connection.execute("SET TimeZone = 'UTC'")
         files = "[" + ", ".join(_sql_text(str(path)) for path in self.files) + "]"
-        self._source = (
-            f"read_json_objects({files}, format = 'newline_delimited', ignore_errors = true, filename = true)"
-        )
         paths = "[" + ", ".join(f"'$.{name}'" for name in _FIELDS) + "]"
+        # A malformed line comes as a NULL json, so its time is NULL too.
         self.connection.execute(
             f"""
-            CREATE TEMP VIEW records AS
+            CREATE TEMP VIEW lines AS
             SELECT *, {_LEVEL_RANK} AS level_rank FROM (
                 SELECT
+                    filename,
                     TRY_CAST(f[1] AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS time,
                     upper(f[2]) AS level,
                     coalesce(f[3], regexp_extract(filename, '([^/]+?)(\\.[0-9]+)?\\.jsonl$', 1)) AS service,
@@ -234,69 +246,90 @@ class LogStore:
                     TRY_CAST(f[6] AS INTEGER) AS status,
                     TRY_CAST(f[7] AS DOUBLE) AS duration_ms,
                     f[8] AS exc_info,
-                    json AS record
-                FROM (SELECT filename, json, json_extract_string(json, {paths}) AS f FROM {self._source})
+                    CAST(json AS VARCHAR) AS record
+                FROM (
+                    SELECT filename, json, json_extract_string(json, {paths}) AS f
+                    FROM read_json_objects({files}, format = 'newline_delimited', ignore_errors = true, filename = true)
+                )
             )
-            WHERE time IS NOT NULL  -- a malformed line has a NULL json, so a NULL time
-            """  # noqa: S608 - constant SQL; values are bound, file paths quoted
+            """  # noqa: S608 - values are bound; paths quoted
         )
 
-    def skipped(self) -> dict[str, int]:
-        """Lines that are not a JSON object with a readable time, by file name."""
-        rows = self.connection.execute(
-            f"""
-            SELECT filename, count(*) FROM {self._source}
-            WHERE json IS NULL OR TRY_CAST(json_extract_string(json, '$.time') AS TIMESTAMPTZ) IS NULL
-            GROUP BY filename ORDER BY filename
-            """  # noqa: S608 - constant SQL; values are bound, file paths quoted
-        ).fetchall()
-        return {Path(name).name: count for name, count in rows}
-
-    def services(self) -> list[str]:
-        rows = self.connection.execute("SELECT DISTINCT service FROM records ORDER BY service").fetchall()
-        return [name for (name,) in rows]
+    @staticmethod
+    def _hits(log_filter: LogFilter) -> tuple[str, dict[str, Any]]:
+        """`lines` with `hit`: the line is a record and matches the filter."""
+        condition, params = log_filter.where()
+        hits = f"(SELECT *, coalesce(time IS NOT NULL AND ({condition}), false) AS hit FROM lines)"  # noqa: S608 - values are bound
+        return hits, params
 
     def find(self, log_filter: LogFilter, limit: int = DEFAULT_LIMIT) -> Found:
-        """The newest `limit` records that match, oldest first."""
-        condition, params = log_filter.where()
+        """The newest `limit` records that match, oldest first: the newest `limit` of each file,
+        merged here."""
+        source, params = self._hits(log_filter)
+        fields = ("time", "service", "level", "status", "request_id", "message", "exc_info", "record")
+        record = "{" + ", ".join(f"'{name}': {name}" for name in fields) + "}"
         rows = self.connection.execute(
             f"""
-            SELECT * FROM (
-                SELECT time, service, level, status, request_id, message, exc_info, CAST(record AS VARCHAR),
-                       count(*) OVER () AS matched
-                FROM records WHERE {condition}
-                ORDER BY time DESC, service DESC
-                LIMIT ?
-            ) ORDER BY time, service
-            """,  # noqa: S608 - constant SQL; values are bound, file paths quoted
-            [*params, limit],
+            SELECT filename,
+                   count(*) FILTER (WHERE time IS NULL),
+                   count(*) FILTER (WHERE hit),
+                   max_by({record}, time, $limit) FILTER (WHERE hit)
+            FROM {source} GROUP BY filename
+            """,  # noqa: S608 - values are bound; paths quoted
+            {**params, "limit": limit},
         ).fetchall()
-        return Found(lines=[LogLine(*row[:8]) for row in rows], matched=rows[0][8] if rows else 0)
+        newest = sorted(
+            (LogLine(**line) for *_, lines in rows for line in lines or ()),
+            key=lambda line: (line.time, line.service),
+        )
+        return Found(
+            lines=newest[-limit:],
+            matched=sum(matched for _, _, matched, _ in rows),
+            skipped=_skipped((name, count) for name, count, _, _ in rows),
+        )
 
     def stats(self, log_filter: LogFilter) -> Stats:
-        condition, params = log_filter.where()
-        per_service = self.connection.execute(
+        """Counts of the records that match: per service, and by service, level and status."""
+        source, params = self._hits(log_filter)
+        rows = self.connection.execute(
             f"""
-            SELECT service, count(*), count(status),
-                   count(*) FILTER (WHERE status BETWEEN 400 AND 499),
-                   count(*) FILTER (WHERE status >= 500),
-                   count(*) FILTER (WHERE level_rank = {LEVELS["WARNING"]}),
-                   count(*) FILTER (WHERE level_rank >= {LEVELS["ERROR"]}),
-                   quantile_cont(duration_ms, 0.95),
-                   min(time), max(time)
-            FROM records WHERE {condition}
-            GROUP BY service ORDER BY service
-            """,  # noqa: S608 - constant SQL; values are bound, file paths quoted
+            SELECT GROUPING(filename, service, level, status), filename, service, level, status,
+                   count(*) FILTER (WHERE time IS NULL),
+                   count(*) FILTER (WHERE hit),
+                   count(status) FILTER (WHERE hit),
+                   count(*) FILTER (WHERE hit AND status BETWEEN 400 AND 499),
+                   count(*) FILTER (WHERE hit AND status >= 500),
+                   count(*) FILTER (WHERE hit AND level_rank = {LEVELS["WARNING"]}),
+                   count(*) FILTER (WHERE hit AND level_rank >= {LEVELS["ERROR"]}),
+                   quantile_cont(duration_ms, 0.95) FILTER (WHERE hit),
+                   min(time) FILTER (WHERE hit),
+                   max(time) FILTER (WHERE hit)
+            FROM {source}
+            GROUP BY GROUPING SETS ((filename), (service), (service, level, status))
+            """,  # noqa: S608 - values are bound; paths quoted
             params,
         ).fetchall()
-        groups = self.connection.execute(
-            f"""
-            SELECT service, level, status, count(*) AS lines FROM records WHERE {condition}
-            GROUP BY ALL ORDER BY lines DESC, service, level, status
-            """,  # noqa: S608 - constant SQL; values are bound, file paths quoted
-            params,
+        stats = Stats(skipped=_skipped((row[1], row[5]) for row in rows if row[0] == _BY_FILE))
+        for grouping, _, service, level, status, _, lines, *counts in rows:
+            if not lines:
+                continue
+            if grouping == _BY_SERVICE:
+                stats.services.append(ServiceStats(service, lines, *counts))
+            elif grouping == _BY_SERVICE_LEVEL_STATUS:
+                stats.groups.append((service, level, status, lines))
+        stats.services.sort(key=lambda s: s.service)
+        stats.groups.sort(key=lambda g: (-g[3], g[0], g[1] or "", -1 if g[2] is None else g[2]))
+        return stats
+
+    def services(self) -> list[str]:
+        rows = self.connection.execute(
+            "SELECT DISTINCT service FROM lines WHERE time IS NOT NULL ORDER BY service"
         ).fetchall()
-        return Stats(services=[ServiceStats(*row) for row in per_service], groups=[tuple(row) for row in groups])
+        return [name for (name,) in rows]
+
+
+def _skipped(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
+    return {Path(name).name: count for name, count in sorted(counts) if count}
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -411,8 +444,6 @@ def show_logs(request: LogsRequest, out: TextIO | None = None, err: TextIO | Non
     if request.limit < 1:
         raise LogsError(f"--limit must be at least 1, got {request.limit}")
     store = LogStore(request.folder)
-    for name, count in store.skipped().items():
-        print(f"skipped {count} line(s) of {name}: not a JSON object with a time", file=err)
     if request.stats:
         stats = store.stats(request.log_filter)
         if request.as_json:
@@ -420,6 +451,7 @@ def show_logs(request: LogsRequest, out: TextIO | None = None, err: TextIO | Non
         elif stats.services:
             out.write(format_stats(stats) + "\n")
         matched = sum(s.lines for s in stats.services)
+        skipped = stats.skipped
     else:
         found = store.find(request.log_filter, request.limit)
         if request.as_json:
@@ -432,6 +464,9 @@ def show_logs(request: LogsRequest, out: TextIO | None = None, err: TextIO | Non
                 file=err,
             )
         matched = found.matched
+        skipped = found.skipped
+    for name, count in skipped.items():
+        print(f"skipped {count} line(s) of {name}: not a JSON object with a time", file=err)
     if matched:
         return 0
     unknown = sorted(set(request.log_filter.services) - set(store.services()))
