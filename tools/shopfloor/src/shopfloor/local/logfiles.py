@@ -14,9 +14,9 @@ Writes go straight to the file (unbuffered, one write(2) per line): a line is in
 as the child printed it, and nothing is lost if `shopfloor` is killed. Measured side by side on
 this 2-core machine (tests/test_cli_logfiles.py::test_the_writer_keeps_up_with_the_console, which
 fails if the writer is ever the slower): the writer alone sustains 2.5 to 4 times the lines per
-second of the console alone (381k vs 97k lines/s in one run, 118k vs 48k in one at load average 10); the
-two together keep 0.6 to 0.7 of the console's rate. At a few microseconds per line, the event loop
-is held far less by the file than by the terminal the line is printed to anyway.
+second of the console alone (381k vs 97k lines/s in one run; 118k vs 48k in one at load average
+10), and the two together keep 0.6 to 0.7 of the console's rate. At a few microseconds per line,
+the file holds the event loop far less than the terminal the line is printed to anyway.
 """
 
 from __future__ import annotations
