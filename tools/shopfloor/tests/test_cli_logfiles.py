@@ -5,7 +5,7 @@ of the console."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,19 @@ def test_other_lines_are_wrapped_as_records_with_a_guessed_level(tmp_path: Path)
     assert [record["level"] for record in written] == ["INFO"] + ["ERROR"] * len(TRACEBACK) + ["WARNING", "INFO"]
     times = [datetime.fromisoformat(record["time"]) for record in written]
     assert {t.utcoffset() for t in times} == {timedelta(0)}, "UTC, as the services write"
-    assert times == sorted(set(times)), "the lines of a burst keep their order: each a later time"
+    assert times == sorted(set(times))
+
+
+def test_lines_stamped_within_one_clock_tick_keep_their_order(tmp_path: Path) -> None:
+    """A traceback's lines arrive together; the query orders by time, so each must get a later
+    time than the one before, even from a clock that has not moved (or went back)."""
+    tick = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    files = LogFiles(tmp_path, clock=lambda: tick)
+    for line in TRACEBACK:
+        files("catalog", line)
+    files.close()
+    times = [datetime.fromisoformat(record["time"]) for record in records(tmp_path / "catalog.jsonl")]
+    assert times == [tick + timedelta(microseconds=n) for n in range(len(TRACEBACK))]
 
 
 def test_json_that_is_not_a_record_gets_time_and_service_or_is_wrapped(tmp_path: Path) -> None:
@@ -135,10 +147,12 @@ def test_a_new_run_appends_and_counts_what_the_file_already_holds(tmp_path: Path
     second = LogFiles(tmp_path, max_bytes=cap)
     second("orders", SERVICE_LINE)
     assert (tmp_path / "orders.jsonl").read_text() == (SERVICE_LINE + "\n") * 3
-    while not (tmp_path / "orders.1.jsonl").exists():
+    for _ in range(cap // len(SERVICE_LINE)):  # under the cap alone; over it with the three before
         second("orders", SERVICE_LINE)
     second.close()
-    assert (tmp_path / "orders.1.jsonl").stat().st_size <= cap, "the size written before counts towards the cap"
+    rotated = tmp_path / "orders.1.jsonl"
+    assert rotated.exists(), "the lines written before this writer opened the file count towards the cap"
+    assert rotated.stat().st_size <= cap
 
 
 def test_an_unwritable_folder_is_reported_once_and_the_console_keeps_going(tmp_path: Path) -> None:

@@ -74,9 +74,10 @@ class LevelGuess:
 class _File:
     """One process's file: its handle, its size so far, and its own level guess and clock."""
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: Path, clock: Callable[[], datetime]) -> None:
         self.name = name
         self.path = path
+        self.clock = clock
         self.handle: IO[bytes] | None = None
         self.size = 0
         self.guess = LevelGuess()
@@ -86,7 +87,7 @@ class _File:
     def stamp(self) -> str:
         """Now, but always after the time given to this file's previous line: the lines of one
         traceback arrive within microseconds, and the query orders by time."""
-        now = datetime.now(UTC)
+        now = self.clock()
         if self.last_stamp is not None and now <= self.last_stamp:
             now = self.last_stamp + timedelta(microseconds=1)
         self.last_stamp = now
@@ -134,6 +135,7 @@ class LogFiles:
         then: LineSink | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         on_error: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
@@ -141,6 +143,7 @@ class LogFiles:
         self.then = then
         self.max_bytes = max_bytes
         self.on_error = on_error or (lambda _message: None)
+        self.clock = clock
         self._files: dict[str, _File] = {}
 
     def path(self, name: str) -> Path:
@@ -149,7 +152,7 @@ class LogFiles:
     def __call__(self, name: str, line: str) -> None:
         file = self._files.get(name)
         if file is None:
-            file = self._files[name] = _File(name, self.path(name))
+            file = self._files[name] = _File(name, self.path(name), self.clock)
         if not file.failed:
             self._write(file, file.record(line))
         if self.then is not None:
