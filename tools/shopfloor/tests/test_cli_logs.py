@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from shopfloor.cli import main
-from shopfloor.observe.logs import LogFilter, LogStore
+from shopfloor.observe.logs import LogFilter, LogStore, parse_status, parse_time
 
 T0 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 REQUEST = "req-checkout-1"
@@ -150,6 +150,29 @@ def test_level_counts_the_level_and_above(log_dir: Path) -> None:
     assert {line.service for line in found.lines} == {"api-gateway", "orders"}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("404", (404, 404)), ("5xx", (500, 599)), ("2XX", (200, 299)), (" 503 ", (503, 503))],
+)
+def test_a_status_is_a_code_or_a_class(text: str, expected: tuple[int, int]) -> None:
+    assert parse_status(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", T0 - timedelta(seconds=90)),
+        ("10m", T0 - timedelta(minutes=10)),
+        ("1.5h", T0 - timedelta(minutes=90)),
+        ("2d", T0 - timedelta(days=2)),
+        ("2026-11-30T11:00", datetime(2026, 11, 30, 11, 0)),
+        ("2026-11-30T11:00:00-02:00", datetime(2026, 11, 30, 13, 0)),
+    ],
+)
+def test_a_time_is_a_duration_ago_or_a_utc_time(text: str, expected: datetime) -> None:
+    assert parse_time(text, "--since", T0) == expected.replace(tzinfo=None)
+
+
 def test_a_duration_counts_back_from_now(log_dir: Path) -> None:
     store = LogStore(log_dir)
     recent = LogFilter.from_options(since="10s", now=T0 + timedelta(seconds=31))
@@ -179,6 +202,10 @@ def test_stats_count_by_service_level_and_status(log_dir: Path, capsys: pytest.C
     assert by_service["orders"]["errors"] == 1
     assert by_service["orders"]["requests"] == 1
     assert {"service": "catalog", "level": "INFO", "status": 200, "lines": 3} in stats["groups"]
+    # Every count is of the lines the filters keep.
+    code, out, _ = run_logs(capsys, "--dir", str(log_dir), "--stats", "--json", "--status", "2xx")
+    gateway = next(s for s in orjson.loads(out)["services"] if s["service"] == "api-gateway")
+    assert (gateway["lines"], gateway["requests"], gateway["5xx"], gateway["errors"]) == (2, 2, 0, 0)
     code, out, _ = run_logs(capsys, "--dir", str(log_dir), "--stats", "--since", "2026-11-30T12:00:29")
     assert code == 0
     assert [line.split()[0] for line in out.split("\n\n")[0].splitlines()[1:]] == ["api-gateway", "orders"]
