@@ -11,6 +11,7 @@ TITLE = "observe"
 
 
 def register(group: CommandGroup) -> None:
+    register_logs(group)  # below, in a block of its own
     slo = group.add(
         "slo",
         help="SLOs as code: generate rules, dashboards and k6 thresholds from observability/slos.yaml",
@@ -24,8 +25,6 @@ def register(group: CommandGroup) -> None:
         "dashboards and the k6 thresholds made from observability/slos.yaml into observability/generated/.",
     )
     generate.add_argument("--check", action="store_true", help="exit 1 when a generated file is out of date")
-
-    register_logs(group)
 
 
 def _slo(args: argparse.Namespace) -> int:
