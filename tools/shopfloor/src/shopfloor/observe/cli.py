@@ -55,8 +55,9 @@ def register_logs(group: CommandGroup) -> None:
         "logs",
         help="query the local shop's logs (var/local/logs): one request across services, errors, counts",
         handler=_logs,
-        description="Query the JSON log lines `shopfloor run` keeps in var/local/logs/<service>.jsonl, with "
-        "DuckDB. Filters combine; lines come in time order (UTC), the newest --limit of those that match.\n\n"
+        description="Query the JSON log lines `shopfloor run` keeps in var/local/logs/<service>.jsonl, with\n"
+        "DuckDB. Filters combine; lines come in time order (UTC), the newest --limit of those that\n"
+        "match. Exit code 1 when no line matches, 2 for bad input or no logs yet.\n\n"
         "examples:\n"
         "  shopfloor logs --request-id 3f2c...        one request through every service it crossed\n"
         "  shopfloor logs --status 5xx --since 10m    the server errors of the last ten minutes\n"
