@@ -4,6 +4,7 @@ of a second): order of steps, routing, failure reports, and that no child outliv
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -212,3 +213,44 @@ async def test_a_busy_edge_port_is_reported_with_the_way_out(start_runner: Start
         runner = await start_runner("--port", str(busy.getsockname()[1]))
         assert await runner.exit_code() == 1
     assert "set EDGE_PORT or pass --port" in runner.output.text
+
+
+async def test_run_keeps_every_process_lines_as_json_in_var_local_logs(start_runner: StartRunner) -> None:
+    runner = await start_runner()
+    await runner.banner_pids()
+    assert re.search(r"logs\s+var/local/logs/\s+\(query: shopfloor logs\)", runner.output.text)
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{runner.edge_port}/api/x"):
+        pass
+    runner.process.send_signal(signal.SIGINT)
+    assert await runner.exit_code() == 0
+
+    logs = runner.state_dir / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["alpha.jsonl", "beta.jsonl", "shopfloor.jsonl"]
+    records = {p.stem: [json.loads(line) for line in p.read_text().splitlines()] for p in logs.iterdir()}
+    for name, lines in records.items():
+        assert all({"time", "service"} <= set(r) and r["service"] == name for r in lines), lines
+    # The fake prints JSON without time or service (they are added) and plain lines (wrapped).
+    messages = [r["message"] for r in records["alpha"] if r["message"] != "GET /readyz"]
+    assert messages == ["listening", "GET /api/x"]
+    assert records["alpha"][0]["port"] > 0
+    assert [r["message"] for r in records["beta"][:2]] == ["beta: migrate done", "beta: seed done"]
+    assert any(re.fullmatch(r"alpha ready in .*", r["message"]) for r in records["shopfloor"])
+
+
+async def test_a_restarted_service_appends_to_its_log_file(fake_repo: Path) -> None:
+    from shopfloor.local.stack import LocalStack, StackOptions
+
+    options = StackOptions(
+        repo=fake_repo,
+        state_dir=fake_repo / "state",
+        only=["alpha"],
+        free_ports=True,
+        edge_port=None,
+        bin_dir=fake_repo / "bin",
+        admin_key="a-test-admin-key-of-enough-length",
+        log_dir=fake_repo / "state" / "logs",
+    )
+    async with LocalStack(options) as stack:
+        await stack.restart_service("alpha")
+    lines = (fake_repo / "state" / "logs" / "alpha.jsonl").read_text().splitlines()
+    assert [json.loads(line)["message"] for line in lines].count("listening") == 2

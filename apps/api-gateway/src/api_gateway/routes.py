@@ -20,6 +20,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from api_gateway.proxy import UpstreamProxy, forwarded_headers
 from shopfloor_common.auth import ADMIN_KEY_HEADER
@@ -80,6 +81,16 @@ def _json_response(model: type[Any], description: str) -> dict[str, Any]:
     return {"model": model, "description": description}
 
 
+class _NamedRoute(Route):
+    """A plain Starlette route that puts itself in the scope as FastAPI's own routes do: FastAPI's
+    router sets scope["route"] only for an APIRoute, and the metrics and the access log take the
+    route template from there (else the request counts as <unmatched>)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self
+        await super().handle(scope, receive, send)
+
+
 def product_read_fast_path(catalog: UpstreamProxy) -> Route:
     """`GET /api/products/{sku}` as a plain Starlette route, ahead of the documented FastAPI route.
 
@@ -103,7 +114,7 @@ def product_read_fast_path(catalog: UpstreamProxy) -> Route:
             )
         return await catalog.forward("GET", f"/products/{sku}", headers=forwarded_headers(request))
 
-    return Route(f"{API_PREFIX}/products/{{sku}}", read_product, methods=["GET"], include_in_schema=False)
+    return _NamedRoute(f"{API_PREFIX}/products/{{sku}}", read_product, methods=["GET"], include_in_schema=False)
 
 
 def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIRouter:

@@ -20,7 +20,8 @@ def register(group: CommandGroup) -> None:
         description="Run every service under apps/ as a local process on embedded defaults (SQLite, in-process "
         "cache), behind an edge router that routes like the cluster Ingress. Your environment reaches the "
         "services (e.g. LOG_LEVEL); ADMIN_API_KEY is yours when set, else generated once and kept in "
-        "var/local/admin-key. --postgres and --redis run the shop on real servers instead.",
+        "var/local/admin-key. Every service's log lines also go to var/local/logs/<service>.jsonl (query them "
+        "with `shopfloor logs`). --postgres and --redis run the shop on real servers instead.",
     )
     run.add_argument("--port", type=port, default=None, help="edge router port (default: $EDGE_PORT or 8000)")
     run.add_argument(
@@ -32,7 +33,7 @@ def register(group: CommandGroup) -> None:
         help="run a service on another port than its [tool.shopfloor] port (repeatable)",
     )
     run.add_argument("--free-ports", action="store_true", help="run every service on a free port the OS picks")
-    run.add_argument("--state-dir", type=Path, help="databases and the admin key (default: <repo>/var/local)")
+    run.add_argument("--state-dir", type=Path, help="databases, the admin key and the logs (default: <repo>/var/local)")
     run.add_argument("--bin-dir", type=Path, help="where the service commands are (default: next to this Python)")
     run.add_argument(
         "--postgres",
@@ -59,9 +60,11 @@ def _run(args: argparse.Namespace) -> int:
     from shopfloor.local.stack import StackOptions
 
     repo = repo_root(args)
+    state_dir = (args.state_dir or repo / "var" / "local").resolve()
     options = StackOptions(
         repo=repo,
-        state_dir=(args.state_dir or repo / "var" / "local").resolve(),
+        state_dir=state_dir,
+        log_dir=state_dir / "logs",
         edge_port=args.port if args.port is not None else default_edge_port(),
         port_overrides=dict(args.service_port),
         free_ports=args.free_ports,

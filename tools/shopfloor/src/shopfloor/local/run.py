@@ -34,6 +34,8 @@ def banner(stack: LocalStack, seconds: float) -> str:
     for service in stack.services:
         rows.append((service.name, f"{stack.url(service.name)}  (pid {stack.processes[service.name].pid})"))
     rows.append(("data", stack.databases.describe()))
+    if stack.options.log_dir is not None:
+        rows.append(("logs", f"{_display_path(stack.options.log_dir, stack.options.repo)}/  (query: shopfloor logs)"))
     key = stack.admin_key
     if key.file is None:
         origin = "from ADMIN_API_KEY"

@@ -22,6 +22,9 @@ give the stack a server (`--postgres`, `--redis`) rather than a DATABASE_URL.
 
 ADMIN_API_KEY is yours when you set it; otherwise one is generated on first run and kept in
 <state>/admin-key (mode 0600) so it stays the same across runs.
+
+With `log_dir`, every child's output lines also go to <log_dir>/<name>.jsonl, as JSON lines, capped
+in size (logfiles.py), for `shopfloor logs` to query; `shopfloor run` keeps them in <state>/logs.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from shopfloor.local import DEFAULT_EDGE_PORT
 from shopfloor.local.databases import DatabaseError, Databases, PostgresDatabases, SqliteDatabases
 from shopfloor.local.discovery import DiscoveryError, ServiceSpec, discover_services
 from shopfloor.local.edge import EdgeRouter, Route
+from shopfloor.local.logfiles import DEFAULT_MAX_BYTES, LogFiles
 from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, run_to_completion, wait_ready
 from shopfloor_common.localserver import LOCAL_HOST, free_port
 
@@ -76,6 +80,8 @@ class StackOptions:
     ready_timeout_seconds: float = 30.0
     prepare_timeout_seconds: float = 120.0
     stop_timeout_seconds: float = 10.0
+    log_dir: Path | None = None  # every child's lines also go to <log_dir>/<name>.jsonl (logfiles.py)
+    log_file_max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ class LocalStack:
 
     Use `async with LocalStack(options) as stack:` (start on entry, stop on exit) or call `start`
     and `stop` yourself. `say` receives the stack's own messages, `sink` every output line of
-    every child (name, line)."""
+    every child (name, line), after the log files when `options.log_dir` asks for them."""
 
     def __init__(
         self,
@@ -212,8 +218,13 @@ class LocalStack:
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.options = options
-        self.sink = sink
         self.say = say or (lambda _message: None)
+        self.log_files: LogFiles | None = None
+        if options.log_dir is not None:
+            self.log_files = LogFiles(
+                options.log_dir, then=sink, max_bytes=options.log_file_max_bytes, on_error=self.say
+            )
+        self.sink: LineSink | None = self.log_files or sink
         self.services: list[ServiceSpec] = []
         self.processes: dict[str, ManagedProcess] = {}
         self.environments: dict[str, dict[str, str]] = {}
@@ -434,6 +445,8 @@ class LocalStack:
             await self.edge.stop()
         with contextlib.suppress(DatabaseError):
             await self.databases.close()
+        if self.log_files is not None:
+            self.log_files.close()
 
     async def __aenter__(self) -> LocalStack:
         await self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from shopfloor.commands import CommandError, CommandGroup, repo_root
 
@@ -10,6 +11,7 @@ TITLE = "observe"
 
 
 def register(group: CommandGroup) -> None:
+    register_logs(group)  # below, in a block of its own
     slo = group.add(
         "slo",
         help="SLOs as code: generate rules, dashboards and k6 thresholds from observability/slos.yaml",
@@ -80,3 +82,67 @@ def _dashboard_schema(args: argparse.Namespace) -> int:
     (repo / SCHEMA_FILE).write_text(schema_text(derived), encoding="utf-8")
     print(f"wrote {SCHEMA_FILE}")
     return 0
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def register_logs(group: CommandGroup) -> None:
+    logs = group.add(
+        "logs",
+        help="query the local shop's logs (var/local/logs): one request across services, errors, counts",
+        handler=_logs,
+        description="Query the JSON log lines `shopfloor run` keeps in var/local/logs/<service>.jsonl, with\n"
+        "DuckDB. Filters combine; lines come in time order (UTC), the newest --limit of those that\n"
+        "match. Exit code 1 when no line matches, 2 for bad input or no logs yet.\n\n"
+        "examples:\n"
+        "  shopfloor logs --request-id 3f2c...        one request through every service it crossed\n"
+        "  shopfloor logs --status 5xx --since 10m    the server errors of the last ten minutes\n"
+        "  shopfloor logs --level error --service orders --grep timeout\n"
+        "  shopfloor logs --stats --since 1h          counts by service, level and status",
+    )
+    logs.add_argument("--request-id", metavar="ID", help="the lines of one request (its X-Request-ID)")
+    logs.add_argument(
+        "--service", action="append", default=[], metavar="NAME", help="only this service's lines (repeatable)"
+    )
+    logs.add_argument("--level", help="this level and above: debug, info, warning, error, critical")
+    logs.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="access lines with this status: 404, 5xx (repeatable)",
+    )
+    logs.add_argument(
+        "--since", metavar="WHEN", help="a duration ago (30s, 10m, 2h, 1d) or a UTC time (2026-11-30T12:00)"
+    )
+    logs.add_argument("--until", metavar="WHEN", help="as --since")
+    logs.add_argument("--grep", metavar="TEXT", help="lines whose message or traceback holds TEXT (any case)")
+    logs.add_argument("--limit", type=int, default=100, metavar="N", help="at most the newest N lines (default 100)")
+    logs.add_argument("--json", action="store_true", help="the records as written (JSON lines), not a table")
+    logs.add_argument("--stats", action="store_true", help="counts by service, level and status instead of lines")
+    logs.add_argument("--dir", type=Path, help="the log folder (default: <repo>/var/local/logs)")
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from shopfloor.observe.logs import LogFilter, LogsError, LogsRequest, show_logs
+
+    try:
+        request = LogsRequest(
+            folder=args.dir or repo_root(args) / "var" / "local" / "logs",
+            log_filter=LogFilter.from_options(
+                request_id=args.request_id,
+                services=args.service,
+                level=args.level,
+                statuses=args.status,
+                since=args.since,
+                until=args.until,
+                grep=args.grep,
+            ),
+            limit=args.limit,
+            as_json=args.json,
+            stats=args.stats,
+        )
+        return show_logs(request)
+    except LogsError as exc:
+        raise CommandError(str(exc)) from None
