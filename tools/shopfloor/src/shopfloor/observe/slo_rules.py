@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from prometheus_client.utils import floatToGoString
+
 from shopfloor.observe.slos import Slo, SloSource, duration_seconds, format_duration, slos
 
 Profile = Literal["production", "lab"]
@@ -51,7 +53,10 @@ def error_ratio_expr(slo: Slo, range_: str) -> str:
         total = _sum_rate("http_requests_total", _selector(slo), range_)
         # No 5xx series yet means none happened: 0, not an empty result that hides the SLI.
         return f"({bad} or vector(0))\n/\n{total}"
-    threshold = f"{slo.latency_threshold:g}"
+    assert slo.latency_threshold is not None
+    # The bound as prometheus_client writes it into `le` (1.0 -> "1.0", never "1"): a selector
+    # spelled otherwise matches no series and the SLI is silently empty.
+    threshold: str = floatToGoString(slo.latency_threshold)  # type: ignore[no-untyped-call]  # untyped upstream
     good = _sum_rate("http_request_duration_seconds_bucket", _selector(slo, [("le", threshold)]), range_)
     total = _sum_rate("http_request_duration_seconds_count", _selector(slo), range_)
     return f"1 - (\n{good}\n/\n{total}\n)"
