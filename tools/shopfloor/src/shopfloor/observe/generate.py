@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from shopfloor.observe import alertmanager
 from shopfloor.observe.slo_rules import rule_groups
 from shopfloor.observe.slos import SloSource, load_slos, slos
 
@@ -36,8 +37,13 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+def yaml_text(document: Any) -> str:
+    """YAML as a person would write it: multi-line strings as literal blocks, no anchors."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
+
+
 def to_yaml(document: Any) -> str:
-    return HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
+    return HEADER + yaml_text(document)
 
 
 def k6_thresholds(source: SloSource) -> dict[str, Any]:
@@ -78,7 +84,9 @@ def generated_files(repo: Path) -> dict[Path, str]:
 
 
 # Other generators (the dashboards) register here: (repo, source) -> {path: content}.
-EXTRA_GENERATORS: list[Callable[[Path, SloSource], dict[Path, str]]] = []
+EXTRA_GENERATORS: list[Callable[[Path, SloSource], dict[Path, str]]] = [
+    alertmanager.generated_files,  # the clusters' Alertmanager configurations
+]
 
 
 def stale_files(repo: Path) -> list[str]:
