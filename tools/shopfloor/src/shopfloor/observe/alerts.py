@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -41,13 +42,15 @@ def _local_time(value: datetime | str) -> str:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int | None = None) -> str:
-    """Columns padded to their widest cell; the last one cut to the terminal's width."""
+    """Columns padded to their widest cell; on a terminal, lines cut to its width (piped output
+    stays whole)."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
-    limit = width or shutil.get_terminal_size((160, 24)).columns
+    if width is None and sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns
     lines = []
     for row in [header, *rows]:
         line = "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + str(row[-1])
-        lines.append(line if len(line) <= limit else line[: max(limit - 1, 40)] + "…")
+        lines.append(line if width is None or len(line) <= width else line[: max(width - 1, 40)] + "…")
     return "\n".join(lines)
 
 

@@ -23,6 +23,8 @@ from aiohttp import web
 from shopfloor_common.localserver import LOCAL_HOST
 
 PATH = "/alerts"
+# Where `shopfloor run --observe` keeps the deliveries and `shopfloor alerts` reads them (repo-relative).
+DEFAULT_ALERTS_FILE = Path("var") / "local" / "observe" / "alerts.jsonl"
 
 
 @dataclass(frozen=True)
