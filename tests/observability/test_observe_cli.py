@@ -116,9 +116,16 @@ async def test_run_observe_starts_prometheus_and_alertmanager_and_stops_them_on_
     )
     await run.process.start()
     await run.wait_for("Ctrl-C stops everything")
-    assert f"Prometheus    http://127.0.0.1:{prometheus}/alerts" in run.text
+    # Debian's Prometheus serves its classic UI only; an upstream build the React one at /alerts.
+    alerts_page = re.search(rf"Prometheus    (http://127\.0\.0\.1:{prometheus}(/classic)?/alerts) ", run.text)
+    assert alerts_page, run.text
+    async with aiohttp.ClientSession() as session, session.get(alerts_page[1]) as response:
+        assert response.status == 200
+        assert "SLOFastBurn" in await response.text()
     assert f"Alertmanager  http://127.0.0.1:{alertmanager}" in run.text
-    assert "Slack (SLACK_WEBHOOK_URL) and local receiver" in run.text
+    assert (
+        "alerts to     Slack (SLACK_WEBHOOK_URL) and the local receiver -> var/local/observe/alerts.jsonl" in run.text
+    )
     assert port_open(prometheus)
     assert port_open(alertmanager)
 

@@ -36,6 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import aiohttp
+
 from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, wait_ready
 from shopfloor.local.stack import LocalStack, StackError, StackOptions, indent, select_services
 from shopfloor.observe.alertmanager import RoutingError, load_routing, local_config, to_yaml
@@ -117,6 +119,17 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
 
 
+async def _alerts_path(prometheus_url: str) -> str:
+    """/alerts (upstream builds: the React UI), else /classic/alerts (Debian's build)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        for path in ("/alerts", "/classic/alerts"):
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(prometheus_url + path) as response:
+                    if response.status == 200:
+                        return path
+    return "/alerts"
+
+
 class ObservedStack:
     """The local stack with Prometheus, Alertmanager and the alert receiver; owns them all until
     `stop`. `shop` is the LocalStack (stop_service, restart_service, url, edge_url)."""
@@ -141,6 +154,7 @@ class ObservedStack:
         self.prometheus_port = self.options.prometheus_port
         self.alertmanager_port = self.options.alertmanager_port
         self.scrape_interval = ""
+        self.alerts_path = "/alerts"
 
     # --- addresses -------------------------------------------------------------------------------
 
@@ -154,7 +168,9 @@ class ObservedStack:
 
     @property
     def alerts_page(self) -> str:
-        return f"{self.prometheus_url}/alerts"
+        """Prometheus's page of the alerting rules and what fires (found at start: Debian's package
+        serves the classic UI only, under /classic/)."""
+        return f"{self.prometheus_url}{self.alerts_path}"
 
     @property
     def alerts_file(self) -> Path:
@@ -166,29 +182,26 @@ class ObservedStack:
 
     def banner_rows(self) -> list[tuple[str, str]]:
         """What `shopfloor run --observe` adds to its banner: where to look, and the commands."""
-        repo = self.stack_options.repo
         alerts_file = self.alerts_file
         with contextlib.suppress(ValueError):
-            alerts_file = alerts_file.relative_to(repo)
-        alerts = ".venv/bin/shopfloor alerts" + ("" if alerts_file == DEFAULT_ALERTS_FILE else f" --file {alerts_file}")
-        delivered = f"local receiver -> {alerts_file}"
+            alerts_file = alerts_file.relative_to(self.stack_options.repo)
+        listing = ".venv/bin/shopfloor alerts" + (
+            "" if alerts_file == DEFAULT_ALERTS_FILE else f" --file {alerts_file}"
+        )
+        delivered = f"the local receiver -> {alerts_file}  ({listing} lists them)"
         if self.slack:
             delivered = "Slack (SLACK_WEBHOOK_URL) and " + delivered
+        held = ".venv/bin/shopfloor alerts --active"
+        if self.alertmanager_port != DEFAULT_ALERTMANAGER_PORT:
+            held += f" --alertmanager {self.alertmanager_url}"
         report = ".venv/bin/shopfloor slo report"
         if self.prometheus_port != DEFAULT_PROMETHEUS_PORT:
             report += f" --prometheus {self.prometheus_url}"
-        held = (
-            "--active"
-            if self.alertmanager_port == DEFAULT_ALERTMANAGER_PORT
-            else f"--active --alertmanager {self.alertmanager_url}"
-        )
-        alerts += f"  ({held}: what Alertmanager holds now)"
         return [
-            ("Prometheus", f"{self.alerts_page}  (graph: {self.prometheus_url}/graph)"),
-            ("Alertmanager", self.alertmanager_url),
+            ("Prometheus", f"{self.alerts_page}  (graph: {self.prometheus_url}/)"),
+            ("Alertmanager", f"{self.alertmanager_url}  (API; {held} lists what it holds)"),
             ("alerts to", delivered),
-            ("alerts", alerts),
-            ("SLO report", f"{report}  (table here, PNGs in var/slo-report/)"),
+            ("SLO report", f"{report}  (a table, and PNGs in var/slo-report/)"),
         ]
 
     # --- bring-up --------------------------------------------------------------------------------
@@ -275,6 +288,7 @@ class ObservedStack:
                 ],
                 self.prometheus_url,
             )
+            self.alerts_path = await _alerts_path(self.prometheus_url)
             self.say(f"Prometheus on {self.prometheus_url}, Alertmanager on {self.alertmanager_url}")
             return await self.shop.start(stop_requested)
         except BaseException:
