@@ -37,7 +37,7 @@ from shopfloor.observe.alerts import delivered
 from shopfloor.observe.local_stack import ObservedStack, ObserveOptions
 from shopfloor.observe.prometheus import LAB_SLO_RULES, RULES_GLOB
 from shopfloor.observe.report import make_report, render_table
-from shopfloor.observe.slos import SloSource, duration_seconds, load_slos
+from shopfloor.observe.slos import SloSource, duration_seconds, load_slos, slos
 
 from ..conftest import ADMIN_KEY, REPO, clean_environment
 
@@ -84,7 +84,7 @@ def lab_bounds(source: SloSource) -> Bounds:
     fast, slower = sorted(
         (a for a in source.burn_alerts if a.alert == "SLOFastBurn"), key=lambda a: duration_seconds(a.long)
     )[:2]
-    budget = 0.001  # checkout availability: 99.9 %
+    budget = next(slo.error_budget for slo in slos(source) if slo.name == CHECKOUT)
     long_window = duration_seconds(fast.long) / source.lab.compress
     alert = (
         ROUND_SECONDS
