@@ -28,7 +28,11 @@ class AlertsError(Exception):
 
 
 def where(labels: Mapping[str, str]) -> str:
-    return " ".join(f"{name}={labels[name]}" for name in WHERE if labels.get(name))
+    """The labels that say where, and a burn alert's windows (its two alerts differ only there)."""
+    parts = [f"{name}={labels[name]}" for name in WHERE if labels.get(name)]
+    if labels.get("long_window"):
+        parts.append(f"windows={labels['long_window']}/{labels.get('short_window', '?')}")
+    return " ".join(parts)
 
 
 def _local_time(value: datetime | str) -> str:
