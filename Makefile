@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run test lint format typecheck pytest bench bench-startup render images screenshots lock clean
+.PHONY: help venv run observe test lint format typecheck pytest bench bench-startup render images screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,27 @@ $(CHECKOV_STAMP): $(STAMP) requirements/checkov.txt
 
 run: $(STAMP) ## run the whole shop locally on embedded defaults: http://localhost:8000
 	$(BIN)/shopfloor run
+
+# Debian's Prometheus and Alertmanager run for real on this machine (no containers): installed with
+# apt-get when missing and make runs as root, otherwise the command to run is printed.
+OBSERVE_PACKAGES := prometheus prometheus-alertmanager
+observe: $(STAMP) ## the shop plus Prometheus (:9090) and Alertmanager (:9093) running the repo's alert rules
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
+	  || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "==> make observe: installing Debian's$$missing (apt-get install --no-install-recommends)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "make observe needs Debian's$$missing. Install them, then run make observe again:"; \
+	    echo "    sudo apt-get install --no-install-recommends$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+	$(BIN)/shopfloor run --observe
 
 lint: $(STAMP) ## ruff lint and format check, shellcheck
 	$(BIN)/ruff check .

@@ -84,12 +84,17 @@ def prefix_url(text: str) -> tuple[str, str]:
     return prefix, url
 
 
-def default_edge_port() -> int:
-    """$EDGE_PORT, else 8000: where the local shop's edge listens."""
-    value = os.environ.get("EDGE_PORT")
+def env_port(variable: str, default: int) -> int:
+    """$<variable> as a TCP port, else `default`."""
+    value = os.environ.get(variable)
     if value is None:
-        return DEFAULT_EDGE_PORT
+        return default
     try:
         return port(value)
     except argparse.ArgumentTypeError:
-        raise CommandError(f"EDGE_PORT: not a TCP port: {value!r}") from None
+        raise CommandError(f"{variable}: not a TCP port: {value!r}") from None
+
+
+def default_edge_port() -> int:
+    """$EDGE_PORT, else 8000: where the local shop's edge listens."""
+    return env_port("EDGE_PORT", DEFAULT_EDGE_PORT)

@@ -6,8 +6,21 @@ import argparse
 import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shopfloor.commands import CommandGroup, default_edge_port, name_port, port, prefix_url, repo_root
+from shopfloor.commands import (
+    CommandError,
+    CommandGroup,
+    default_edge_port,
+    env_port,
+    name_port,
+    port,
+    prefix_url,
+    repo_root,
+)
+
+if TYPE_CHECKING:
+    from shopfloor.observe.local_stack import ObserveOptions
 
 TITLE = "local stack"
 
@@ -46,6 +59,20 @@ def register(group: CommandGroup) -> None:
         "--ready-timeout", type=float, default=30.0, help="seconds each service may take to get ready (default 30)"
     )
     run.add_argument("--raw-logs", action="store_true", help="print the services' JSON log lines as they are")
+    observe = run.add_argument_group(
+        "observe (make observe)",
+        "With --observe, a real Prometheus scrapes every service with the cluster's labels and rules (the lab "
+        "profile of the SLO alerts) and a real Alertmanager delivers alerts to the local receiver "
+        "(`shopfloor alerts`), and to Slack when SLACK_WEBHOOK_URL is set. Debian's prometheus and "
+        "prometheus-alertmanager must be installed.",
+    )
+    observe.add_argument("--observe", action="store_true", help="also run Prometheus and Alertmanager")
+    observe.add_argument(
+        "--prometheus-port", type=port, default=None, help="Prometheus's port (default: $PROMETHEUS_PORT or 9090)"
+    )
+    observe.add_argument(
+        "--alertmanager-port", type=port, default=None, help="Alertmanager's port (default: $ALERTMANAGER_PORT or 9093)"
+    )
 
     edge = group.add("edge", help="run only the edge router in front of services you started yourself", handler=_edge)
     edge.add_argument(
@@ -74,7 +101,37 @@ def _run(args: argparse.Namespace) -> int:
         redis_url=args.redis,
         environ=os.environ,
     )
-    return run_stack(options, Console([], raw=args.raw_logs))
+    return run_stack(options, Console([], raw=args.raw_logs), observe=_observe_options(args))
+
+
+def _observe_options(args: argparse.Namespace) -> ObserveOptions | None:
+    from shopfloor.observe.local_stack import DEFAULT_ALERTMANAGER_PORT, DEFAULT_PROMETHEUS_PORT, ObserveOptions
+
+    if not args.observe:
+        given = [
+            flag
+            for flag, value in [
+                ("--prometheus-port", args.prometheus_port),
+                ("--alertmanager-port", args.alertmanager_port),
+            ]
+            if value is not None
+        ]
+        if given:
+            raise CommandError(f"{' and '.join(given)} only mean something with --observe")
+        return None
+    return ObserveOptions(
+        prometheus_port=args.prometheus_port
+        if args.prometheus_port is not None
+        else env_port("PROMETHEUS_PORT", DEFAULT_PROMETHEUS_PORT),
+        alertmanager_port=args.alertmanager_port
+        if args.alertmanager_port is not None
+        else env_port("ALERTMANAGER_PORT", DEFAULT_ALERTMANAGER_PORT),
+        slack_webhook_url=os.environ.get("SLACK_WEBHOOK_URL") or None,
+        port_hints={
+            "prometheus": "--prometheus-port (or PROMETHEUS_PORT)",
+            "alertmanager": "--alertmanager-port (or ALERTMANAGER_PORT)",
+        },
+    )
 
 
 def _edge(args: argparse.Namespace) -> int:

@@ -4,6 +4,10 @@ The local stack (stack.py) does the work; this is its interactive face: service 
 terminal through the console, a banner with the URLs and the admin key once every service is
 ready, then supervision: Ctrl-C or SIGTERM stops everything (exit 0); a service that exits on its
 own is named with its last log lines, the rest are stopped, and the exit code is 1.
+
+With --observe (make observe) the shop runs inside an ObservedStack (shopfloor/observe/local_stack.py):
+Prometheus, Alertmanager and the alert receiver join it, the banner lists their URLs, and they are
+supervised like the services.
 """
 
 from __future__ import annotations
@@ -12,11 +16,16 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shopfloor.local.console import Console
 from shopfloor.local.discovery import DiscoveryError, discover_services
 from shopfloor.local.stack import LocalStack, StackError, StackOptions, indent
+
+if TYPE_CHECKING:
+    from shopfloor.observe.local_stack import ObservedStack, ObserveOptions
 
 
 def _display_path(path: Path, repo: Path) -> str:
@@ -25,7 +34,7 @@ def _display_path(path: Path, repo: Path) -> str:
     return str(path)
 
 
-def banner(stack: LocalStack, seconds: float) -> str:
+def banner(stack: LocalStack, seconds: float, extra_rows: Sequence[tuple[str, str]] = ()) -> str:
     assert stack.edge is not None
     edge_url = f"http://localhost:{stack.edge.port}"  # what a person types, and what the edge answers on
     rows: list[tuple[str, str]] = [("shop", f"{edge_url}/")]
@@ -42,6 +51,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
     else:
         origin = ("new, " if key.created else "") + f"kept in {_display_path(key.file, stack.options.repo)}"
     rows.append(("admin key", f"{key.value}  (send it as X-API-Key; {origin})"))
+    rows += extra_rows
     width = max(len(label) for label, _ in rows)
     lines = [f"Shopfloor is up in {seconds:.1f}s"]
     lines += [f"    {label.ljust(width)}  {value}" for label, value in rows]
@@ -49,9 +59,17 @@ def banner(stack: LocalStack, seconds: float) -> str:
     return "\n".join(lines)
 
 
-async def run(options: StackOptions, console: Console) -> int:
+async def run(options: StackOptions, console: Console, observe: ObserveOptions | None = None) -> int:
     started = time.monotonic()
-    stack = LocalStack(options, sink=console.service_line, say=console.info)
+    observed: ObservedStack | None = None
+    runner: LocalStack | ObservedStack  # what is started, supervised and stopped
+    if observe is None:
+        stack = runner = LocalStack(options, sink=console.service_line, say=console.info)
+    else:
+        from shopfloor.observe.local_stack import ObservedStack
+
+        observed = runner = ObservedStack(options, observe, sink=console.service_line, say=console.info)
+        stack = observed.shop
     stop = asyncio.Event()
     reason: list[str] = []
 
@@ -65,17 +83,19 @@ async def run(options: StackOptions, console: Console) -> int:
     try:
         try:
             # Names first, so every prefix is padded to the longest from the first line on.
-            for name in [*(s.name for s in discover_services(options.repo)), "shopfloor", "edge"]:
+            watchers = ["prometheus", "alertmanager"] if observed is not None else []
+            for name in [*(s.name for s in discover_services(options.repo)), "shopfloor", "edge", *watchers]:
                 console.add_name(name)
-            ready = await stack.start(stop)
+            ready = await runner.start(stop)
         except (StackError, DiscoveryError) as exc:
             console.error(str(exc))
             return 1
         if not ready:
             console.info(f"{reason[0]}: stopped before the shop was up")
             return 0
-        console.info(banner(stack, time.monotonic() - started))
-        exited = asyncio.ensure_future(stack.first_exit())
+        extra_rows = observed.banner_rows() if observed is not None else []
+        console.info(banner(stack, time.monotonic() - started, extra_rows))
+        exited = asyncio.ensure_future(runner.first_exit())
         stopping = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
         exited.cancel()
@@ -93,8 +113,8 @@ async def run(options: StackOptions, console: Console) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await stack.stop()
+        await runner.stop()
 
 
-def run_stack(options: StackOptions, console: Console) -> int:
-    return asyncio.run(run(options, console))
+def run_stack(options: StackOptions, console: Console, observe: ObserveOptions | None = None) -> int:
+    return asyncio.run(run(options, console, observe))

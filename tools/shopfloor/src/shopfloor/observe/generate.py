@@ -7,12 +7,12 @@ fails `make test`, as the README's configuration table does.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from shopfloor.observe import alertmanager
 from shopfloor.observe.dashboards import dashboard_files
 from shopfloor.observe.slo_rules import rule_groups
 from shopfloor.observe.slos import SloSource, load_slos, slos
@@ -37,8 +37,13 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+def yaml_text(document: Any) -> str:
+    """YAML as a person would write it: multi-line strings as literal blocks, no anchors."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
+
+
 def to_yaml(document: Any) -> str:
-    return HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
+    return HEADER + yaml_text(document)
 
 
 def k6_thresholds(source: SloSource) -> dict[str, Any]:
@@ -68,19 +73,13 @@ def k6_thresholds(source: SloSource) -> dict[str, Any]:
 def generated_files(repo: Path) -> dict[Path, str]:
     """Repository-relative path -> content of every generated file."""
     source = load_slos(repo)
-    files = {
+    return {
         GENERATED / "slo-rules.yaml": to_yaml(rule_groups(source, "production")),
         GENERATED / "slo-rules.lab.yaml": to_yaml(rule_groups(source, "lab")),
         GENERATED / "k6-thresholds.json": json.dumps(k6_thresholds(source), indent=2) + "\n",
         **dashboard_files(repo, source),
+        **alertmanager.generated_files(repo, source),
     }
-    for extra in EXTRA_GENERATORS:
-        files.update(extra(repo, source))
-    return files
-
-
-# Other generators register here: (repo, source) -> {path: content}.
-EXTRA_GENERATORS: list[Callable[[Path, SloSource], dict[Path, str]]] = []
 
 
 def stale_files(repo: Path) -> list[str]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from prometheus_client.utils import floatToGoString
+
 from shopfloor.observe.slos import Slo, SloSource, duration_seconds, format_duration, slos
 
 Profile = Literal["production", "lab"]
@@ -51,7 +53,6 @@ def le_matcher(bound: float) -> str:
     writes whole bounds with a decimal point (le="1.0"); Prometheus 3 rewrites them to the shortest
     form (le="1") as it ingests them, Prometheus 2 (the local stack's) keeps them as written: the
     matcher accepts both."""
-    from prometheus_client.utils import floatToGoString
 
     forms = dict.fromkeys([f"{bound:g}", floatToGoString(bound)])  # type: ignore[no-untyped-call]
     if len(forms) == 1:
