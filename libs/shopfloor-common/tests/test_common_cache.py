@@ -141,6 +141,27 @@ async def test_redis_down_degrades_to_misses_with_one_warning(
         await cache.ping()  # readiness can still tell that Redis is down
 
 
+async def test_any_failure_of_the_client_degrades_to_a_miss(
+    redis_url: str, caches: list[RedisCache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen for real (tools/shopfloor/tests/test_chaos_inject.py, Redis connections reset under
+    uvloop): redis-py raised RuntimeError("unable to perform operation on <TCPTransport
+    closed=True>"), neither RedisError nor OSError, and catalog answered 500."""
+    cache = RedisCache(redis_url, ttl_seconds=30, timeout_seconds=0.5, backoff_seconds=0)
+    caches.append(cache)
+    await cache.set("k", b"v")
+
+    async def transport_closed(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+
+    for operation in ("get", "set", "incr"):
+        monkeypatch.setattr(cache._redis, operation, transport_closed)
+    assert await cache.get("k") is None
+    await cache.set("k", b"w")
+    assert await cache.generation("products") == -1
+    await cache.bump("products")
+
+
 async def test_redis_back_off_skips_redis_instead_of_waiting_again(caches: list[RedisCache]) -> None:
     # A Redis that accepts connections but never answers (a hung server, a black-holed network):
     # the first lookup pays one timeout, lookups during the back-off pay nothing.

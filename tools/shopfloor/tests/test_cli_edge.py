@@ -113,6 +113,22 @@ async def test_routes_to_the_longest_prefix_with_path_and_query_unchanged(
         await edge.stop()
 
 
+async def test_the_fault_switch_paths_are_never_forwarded(upstream: Upstream, client: aiohttp.ClientSession) -> None:
+    # `/` goes to the frontend, whose /admin/faults must not become public through the edge.
+    frontend = await upstream("frontend")
+    edge = await start_edge([Route("/", frontend, "frontend")])
+    try:
+        base = f"http://127.0.0.1:{edge.port}"
+        for path in ["/admin/faults", "/admin/faults/errors", "//admin//faults/latency", "/admin/%66aults"]:
+            async with client.put(f"{base}{path}", json={"ratio": 1}) as response:
+                assert response.status == 404, path
+                assert (await response.json())["type"].endswith("/no-route")
+        async with client.get(f"{base}/admin/faultsy") as response:
+            assert (await response.json())["upstream"] == "frontend"  # whole path elements only
+    finally:
+        await edge.stop()
+
+
 async def test_forwards_headers_and_adds_x_forwarded(upstream: Upstream, client: aiohttp.ClientSession) -> None:
     gateway = await upstream("gateway")
     edge = await start_edge([Route("/api", gateway, "api-gateway")])

@@ -6,12 +6,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from catalog.api import CatalogContext, build_router
-from catalog.images import ImageStorage, LocalImageStorage, S3ImageStorage
+from catalog.images import ImageStorage, IoFaultingStorage, LocalImageStorage, S3ImageStorage
 from catalog.repository import ProductRepository, ReservationRepository
 from catalog.settings import CatalogSettings
 from shopfloor_common.app import create_service_app
 from shopfloor_common.cache import create_cache
 from shopfloor_common.db import create_engine, database_check, session_factory
+from shopfloor_common.faults import FaultSwitch
 from shopfloor_common.health import Lifecycle
 
 
@@ -25,7 +26,9 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     engine = create_engine(settings)
     sessions = session_factory(engine)
     cache = create_cache(settings)
-    images = create_image_storage(settings)
+    faults = FaultSwitch.for_service(settings)
+    faults.register_engine(engine)  # for hold-connections
+    images = IoFaultingStorage(create_image_storage(settings), faults)
     context = CatalogContext(
         settings=settings,
         products=ProductRepository(sessions),
@@ -52,6 +55,7 @@ def create_app(settings: CatalogSettings) -> FastAPI:
         description="Products, stock reservations and product images. Internal: reached through api-gateway.",
         lifespan=lifespan,
         lifecycle=lifecycle,
+        faults=faults,
     )
     app.include_router(build_router(context))
     app.state.context = context

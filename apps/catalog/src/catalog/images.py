@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from PIL import Image, UnidentifiedImageError
 
 from shopfloor_common.errors import Problem
+from shopfloor_common.faults import FaultSwitch
 
 FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),
@@ -136,3 +137,26 @@ class S3ImageStorage:
 
     async def check(self) -> None:
         await asyncio.to_thread(self._s3.head_bucket, Bucket=self.bucket)
+
+
+class IoFaultingStorage:
+    """A store whose reads and writes fail with EIO while the fault switch holds `io-errors` on,
+    as a failing volume's would (shopfloor_common.faults)."""
+
+    def __init__(self, store: ImageStorage, faults: FaultSwitch) -> None:
+        self.store = store
+        self.faults = faults
+
+    async def put(self, name: str, data: bytes, media_type: str) -> None:
+        self.faults.raise_if_io_fault(f"writing {name}")
+        await self.store.put(name, data, media_type)
+
+    async def get(self, name: str) -> bytes | None:
+        self.faults.raise_if_io_fault(f"reading {name}")
+        return await self.store.get(name)
+
+    async def delete(self, name: str) -> None:
+        await self.store.delete(name)
+
+    async def check(self) -> None:
+        await self.store.check()

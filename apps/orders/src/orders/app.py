@@ -16,6 +16,7 @@ from orders.settings import OrdersSettings
 from shopfloor_common.app import create_service_app
 from shopfloor_common.client import ClientPolicy, ServiceClient
 from shopfloor_common.db import create_engine, database_check, session_factory
+from shopfloor_common.faults import FaultSwitch
 from shopfloor_common.health import Lifecycle
 
 RECONCILER_STOP_SECONDS = 2.0
@@ -36,6 +37,8 @@ def catalog_client(settings: OrdersSettings) -> ServiceClient:
 
 def create_app(settings: OrdersSettings) -> FastAPI:
     engine = create_engine(settings)
+    faults = FaultSwitch.for_service(settings)
+    faults.register_engine(engine)  # for hold-connections
     orders = OrderRepository(session_factory(engine))
     client = catalog_client(settings)
     service = OrderService(orders, CatalogStock(client), settings)
@@ -67,6 +70,7 @@ def create_app(settings: OrdersSettings) -> FastAPI:
         "through api-gateway.",
         lifespan=lifespan,
         lifecycle=lifecycle,
+        faults=faults,
     )
     app.include_router(build_router(service, settings))
     app.state.service = service

@@ -22,7 +22,6 @@ from typing import Protocol, cast
 from cachetools import TTLCache
 from prometheus_client import Counter
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from shopfloor_common.redis_connection import RedisFailure, RedisHealth, create_pool
 from shopfloor_common.settings import CacheSettings
@@ -103,6 +102,9 @@ class RedisCache:
         return time.monotonic() >= self._skip_until
 
     def _failed(self, operation: str, exc: Exception) -> None:
+        """Every cache operation catches Exception, not only RedisError and OSError: a connection
+        reset under uvloop surfaces from redis-py as RuntimeError ("unable to perform operation on
+        <TCPTransport closed=True>"), and an optional cache must cost speed, never a 500."""
         CACHE_ERRORS.labels(self.backend).inc()
         self._skip_until = time.monotonic() + self._backoff_seconds
         reason = self.health.failed(exc)  # a refused configuration is logged there, as an error
@@ -123,7 +125,7 @@ class RedisCache:
             return None
         try:
             value = cast(bytes | None, await self._redis.get(key))
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # see _failed: any failure of Redis degrades to no cache
             self._failed("get", exc)
             return None
         self._succeeded()
@@ -135,7 +137,7 @@ class RedisCache:
             return
         try:
             await self._redis.set(key, value, px=self._ttl_ms)
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # see _failed: any failure of Redis degrades to no cache
             self._failed("set", exc)
 
     async def generation(self, namespace: str) -> int:
@@ -143,7 +145,7 @@ class RedisCache:
             return -1
         try:
             raw = await self._redis.get(f"gen:{namespace}")
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # see _failed: any failure of Redis degrades to no cache
             self._failed("generation", exc)
             return -1
         return int(raw or 0)
@@ -152,7 +154,7 @@ class RedisCache:
         # Tried even during a back-off: a lost invalidation is worse than one slow write.
         try:
             await self._redis.incr(f"gen:{namespace}")
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # see _failed: any failure of Redis degrades to no cache
             self._failed("invalidate", exc)
 
     async def ping(self) -> None:

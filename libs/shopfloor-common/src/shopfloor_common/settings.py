@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -41,6 +41,38 @@ class ServiceSettings(BaseSettings):
     shutdown_timeout_seconds: float = Field(
         default=20.0, gt=0, le=600, description="After the drain: how long in-flight requests may take to finish."
     )
+    faults_enabled: bool = Field(
+        default=True,
+        description="The fault switch (shopfloor_common.faults: SHOPFLOOR_FAULTS and the admin /admin/faults "
+        "requests); false refuses every fault. ENVIRONMENT=prod refuses it whatever this says.",
+    )
+    shopfloor_faults: str = Field(
+        default="",
+        description="Faults switched on at start, for chaos runs and labs: `name[=value][:param=value]...` "
+        "separated by `;`, e.g. `errors=0.5:routes=/api/orders;latency=0.2` (shopfloor_common.faults). "
+        "Refused (the service does not start) in prod or with FAULTS_ENABLED=false.",
+    )
+
+    @field_validator("shopfloor_faults")
+    @classmethod
+    def _check_faults(cls, value: str) -> str:
+        from shopfloor_common.faults import FaultError, parse_fault_spec
+
+        try:
+            parse_fault_spec(value)
+        except FaultError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _no_faults_where_refused(self) -> Self:
+        # Failing the start (not ignoring the value) makes a rollout that carries faults into prod
+        # stop at its first pod, which is not ready, while the old pods keep serving.
+        if self.shopfloor_faults and self.environment == "prod":
+            raise ValueError("SHOPFLOOR_FAULTS is set, and fault injection is refused in prod")
+        if self.shopfloor_faults and not self.faults_enabled:
+            raise ValueError("SHOPFLOOR_FAULTS is set while FAULTS_ENABLED=false")
+        return self
 
 
 class DatabaseSettings(BaseSettings):

@@ -7,6 +7,10 @@ dropped) and X-Forwarded-For/-Proto/-Host/-Port are added. X-Request-ID passes t
 request can be followed across the edge and the services. An upstream that does not answer
 gives a problem+json 502 (refused/reset) or 504 (timed out), as an Ingress controller would.
 
+Paths only an operator may call (the fault switch's /admin/faults, shopfloor_common.faults) are
+answered 404 as unrouted: `/` would otherwise carry them to the frontend. A cluster's Ingress must
+not route them either.
+
 When no service claims `/` (there is no frontend yet), `/` answers a small page that lists the
 routes, so a person opening http://localhost:8000 sees where to go.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +47,14 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+
+# Never forwarded: the services serve these to operators on their own ports only.
+PRIVATE_PREFIXES = ("/admin/faults",)
+
+
+def is_private(path: str) -> bool:
+    path = re.sub(r"/{2,}", "/", path)
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PRIVATE_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -210,7 +223,7 @@ class EdgeRouter:
             self._runner = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        route = match_route(self.routes, request.path)
+        route = None if is_private(request.path) else match_route(self.routes, request.path)
         if route is None:
             if request.path == "/" and request.method in {"GET", "HEAD"}:
                 return web.Response(text=index_page(self.routes, self.index_links), content_type="text/html")

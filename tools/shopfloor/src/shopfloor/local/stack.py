@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from shopfloor.local import DEFAULT_EDGE_PORT
 from shopfloor.local.databases import DatabaseError, Databases, PostgresDatabases, SqliteDatabases
@@ -76,6 +77,9 @@ class StackOptions:
     postgres_prefix: str = "shopfloor_local"
     temporary_databases: bool = False  # drop the PostgreSQL databases when the stack stops
     redis_url: str | None = None
+    # service -> host:port through which that service reaches the PostgreSQL server: a fault proxy
+    # (shopfloor.chaos.proxy.DependencyProxies). The stack itself still talks to the server directly.
+    postgres_via: Mapping[str, str] = field(default_factory=dict)
     skip_seed: Sequence[str] = ()  # services whose demo data is not wanted (the bench counts its own orders)
     ready_timeout_seconds: float = 30.0
     prepare_timeout_seconds: float = 120.0
@@ -282,7 +286,7 @@ class LocalStack:
                 state_dir=options.state_dir,
                 admin_key=self.admin_key.value,
                 base=base,
-                database_url=database_urls.get(service.name),
+                database_url=url_through(database_urls.get(service.name), options.postgres_via.get(service.name)),
                 redis_url=options.redis_url,
             )
             env.update(options.service_env.get(service.name, {}))
@@ -456,6 +460,15 @@ class LocalStack:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
+
+
+def url_through(url: str | None, address: str | None) -> str | None:
+    """`url` with its host:port replaced by `address` (reaching the same server through a proxy)."""
+    if url is None or address is None:
+        return url
+    parts = urlsplit(url)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{address}" if userinfo else address))
 
 
 def _index_links(services: Sequence[ServiceSpec]) -> list[tuple[str, str]]:
