@@ -24,7 +24,7 @@ from tests.terraform.terraformkit import (
     tfvars,
 )
 
-MODULE_NAMES = ("network", "eks", "k3s", "ecr", "rds", "elasticache", "s3", "efs", "github-oidc")
+MODULE_NAMES = ("network", "eks", "k3s", "ecr", "rds", "elasticache", "s3", "efs", "github-oidc", "chaos-fis")
 
 
 def test_every_expected_module_exists_and_nothing_else() -> None:
