@@ -61,7 +61,13 @@ class Problem:
     reference: tuple[str, str] | None = None
 
     def __str__(self) -> str:
-        return f"faults[{self.fault}].{self.field}: {self.message}" if self.fault else f"{self.field}: {self.message}"
+        if not self.fault:
+            return f"{self.field}: {self.message}"
+        return (
+            f"faults[{self.fault}].{self.field}: {self.message}"
+            if self.field
+            else f"faults[{self.fault}]: {self.message}"
+        )
 
 
 def duration_seconds(text: str) -> float:
@@ -333,9 +339,10 @@ def _validation_problems(document: Any, error: ValidationError) -> list[Problem]
             # A discriminated union puts the kind in the path: local.switch.ratio reads local.ratio.
             if len(rest) >= 2 and rest[0] == "local" and rest[1] in _LOCAL_KINDS:
                 rest = [rest[0], *rest[2:]]
-            problems.append(Problem(fault, ".".join(str(part) for part in rest) or "(the fault)", message))
+            problems.append(Problem(fault, ".".join(str(part) for part in rest), message))
         else:
-            problems.append(Problem("", ".".join(str(part) for part in location) or "(top level)", message))
+            # The catalogue's own rules (ids, count, layers) are about its list of faults.
+            problems.append(Problem("", ".".join(str(part) for part in location) or "faults", message))
     return problems
 
 
@@ -414,9 +421,7 @@ def _alert_problems(fault: Fault, rules: Mapping[str, list[AlertRule]]) -> Itera
             offered = sorted(
                 {f"{key}={rule.labels[key]}" for rule in candidates for key in wanted if key in rule.labels}
             )
-            yield Problem(
-                fault.id, where, f"no {name} rule can carry {asked} (the rules set {', '.join(offered)})"
-            )
+            yield Problem(fault.id, where, f"no {name} rule can carry {asked} (the rules set {', '.join(offered)})")
 
 
 def check_references(repo: Path, catalogue: Catalogue) -> list[Problem]:
@@ -457,7 +462,11 @@ def check_references(repo: Path, catalogue: Catalogue) -> list[Problem]:
             for field, service in local_services(fault.local):
                 if service not in services:
                     problems.append(
-                        Problem(fault.id, f"local.{field}", f"no service {service!r} under apps/ ({', '.join(sorted(services))})")
+                        Problem(
+                            fault.id,
+                            f"local.{field}",
+                            f"no service {service!r} under apps/ ({', '.join(sorted(services))})",
+                        )
                     )
     return problems
 
