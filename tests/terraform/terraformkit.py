@@ -418,10 +418,11 @@ def output_text(result: subprocess.CompletedProcess[str]) -> str:
 
 
 class TerraformWorkspace:
-    """A copy of terraform/ and environments/ (the contract module reads environments/<env>/
-    infrastructure.yaml) in a temporary folder: init writes .terraform and lock files there, never
-    into the repo. The registry-module calls in the copy are replaced by stubs (below), so every
-    module and the stack can be initialised offline. Each directory is initialised at most once."""
+    """A copy of terraform/, environments/ (the contract module reads environments/<env>/
+    infrastructure.yaml) and chaos/aws (the FIS module's templates) in a temporary folder: init
+    writes .terraform and lock files there, never into the repo. The registry-module calls in the
+    copy are replaced by stubs (below), so every module and the stack can be initialised offline.
+    Each directory is initialised at most once."""
 
     def __init__(self, terraform: Terraform, folder: Path, repo: Path = REPO) -> None:
         self.terraform = terraform
@@ -429,6 +430,8 @@ class TerraformWorkspace:
         ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate", "*.tfstate.backup")
         shutil.copytree(repo / "terraform", folder / "terraform", ignore=ignore, dirs_exist_ok=True)
         shutil.copytree(repo / "environments", folder / "environments", dirs_exist_ok=True)
+        # The FIS module builds its experiment templates from chaos/aws (one source for the JSON).
+        shutil.copytree(repo / "chaos" / "aws", folder / "chaos" / "aws", dirs_exist_ok=True)
         self.stubbed = {
             directory.name: labels
             for directory in [*sorted((folder / "terraform" / "modules").iterdir()), folder / "terraform" / "stack"]

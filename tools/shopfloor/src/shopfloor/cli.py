@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from shopfloor.chaos import cli as chaos
 from shopfloor.commands import CommandError, CommandGroup
 from shopfloor.delivery import cli as delivery
 from shopfloor.docs import cli as docs
@@ -19,7 +20,7 @@ from shopfloor.measure import cli as measure
 from shopfloor.observe import cli as observe
 from shopfloor.repo import RepoNotFound
 
-GROUPS: tuple[ModuleType, ...] = (local, delivery, observe, measure, docs)
+GROUPS: tuple[ModuleType, ...] = (local, delivery, observe, measure, chaos, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:
