@@ -16,12 +16,17 @@ import logging
 import time
 from typing import Protocol, cast
 
-from cachetools import TTLCache
 from prometheus_client import Counter
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from shopfloor_common.extras import missing_extra
 from shopfloor_common.settings import CacheSettings
+
+try:
+    from cachetools import TTLCache
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+except ModuleNotFoundError as exc:
+    raise missing_extra(__name__, "cache", exc) from exc
 
 log = logging.getLogger("shopfloor.cache")
 
