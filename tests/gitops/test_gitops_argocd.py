@@ -27,7 +27,9 @@ from shopfloor.argocd_check import (
     permission_problems,
     render_application,
 )
-from shopfloor.delivery.render import ChartSet, Manifest
+from shopfloor.delivery import TOOLS_IMAGE
+from shopfloor.delivery.image_files import image_path, read_image
+from shopfloor.delivery.render import ChartSet, Manifest, RenderError
 from shopfloor.repo import find_repo_root
 
 from ..charts.chartkit import KUBERNETES_VERSIONS
@@ -229,12 +231,55 @@ def test_notifications_cover_failed_degraded_deployed_and_every_subscription_res
                     assert service == "slack", key
 
 
-def test_the_smoke_job_runs_the_same_program_as_shopfloor_smoke() -> None:
-    copy_in_chart = REPO / "argocd" / "smoke-test" / "files" / "smoke.py"
-    module = REPO / "tools" / "shopfloor" / "src" / "shopfloor" / "delivery" / "smoke.py"
-    assert copy_in_chart.read_text() == module.read_text(), "cp tools/shopfloor/src/shopfloor/delivery/smoke.py " + str(
-        copy_in_chart.relative_to(REPO)
-    )
+def smoke_job(cluster: str, charts: ChartSet, image_file: str) -> dict[str, Any]:
+    """The smoke Job of a generated Application, with `image_file` (under environments/<cluster>/) as the
+    smoke-test source's value file, as the ApplicationSet passes the environment's tools-image.yaml."""
+    application = copy.deepcopy(applications(installed(cluster))[0])
+    source = next(s for s in application["spec"]["sources"] if s.get("path") == "argocd/smoke-test")
+    source["helm"]["valueFiles"] = [f"$values/environments/{cluster}/{image_file}"]
+    manifests = render_application(REPO, charts, application)
+    [job] = [m.body for m in manifests if m.chart == "argocd/smoke-test"]
+    return job
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_the_smoke_job_runs_shopfloor_smoke_from_the_pinned_tools_image(cluster: str, charts: ChartSet) -> None:
+    pinned = read_image(image_path(REPO, cluster, TOOLS_IMAGE))
+    assert pinned.repository.endswith("/shopfloor/tools")
+    container = smoke_job(cluster, charts, "tools-image.yaml")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == str(pinned)
+    assert container["command"][:3] == ["shopfloor", "smoke", f"--base-url={source_values(cluster)['baseUrl']}"]
+
+
+def source_values(cluster: str) -> dict[str, Any]:
+    appset = installed(cluster).of_kind("ApplicationSet")[0]
+    source = next(s for s in appset["spec"]["template"]["spec"]["sources"] if s.get("path") == "argocd/smoke-test")
+    values: dict[str, Any] = source["helm"]["valuesObject"]
+    return values
+
+
+@pytest.mark.parametrize(
+    ("image", "refused"),
+    [
+        ({"tag": "latest"}, "/image/tag"),
+        ({"tag": ""}, "/image/tag"),
+        ({"digest": "sha256:abc"}, "/image/digest"),
+        ({"pullPolicy": "Never"}, "/image/pullPolicy"),
+    ],
+)
+def test_the_smoke_chart_refuses_an_unpinned_or_malformed_image(
+    tmp_path: Path, charts: ChartSet, image: dict[str, str], refused: str
+) -> None:
+    shutil.copytree(REPO / "argocd", tmp_path / "argocd")
+    shutil.copytree(REPO / "environments", tmp_path / "environments")
+    document = yaml.safe_load((REPO / "environments" / "dev" / "tools-image.yaml").read_text())
+    document["image"].update(image)
+    (tmp_path / "environments" / "dev" / "broken.yaml").write_text(yaml.safe_dump(document))
+    application = copy.deepcopy(applications(installed("dev"))[0])
+    source = next(s for s in application["spec"]["sources"] if s.get("path") == "argocd/smoke-test")
+    source["helm"]["valueFiles"] = ["$values/environments/dev/broken.yaml"]
+    with pytest.raises(RenderError, match=re.escape(refused)):
+        render_application(tmp_path, charts, application)
 
 
 def test_templates_refuse_what_the_evaluator_does_not_understand() -> None:
