@@ -25,8 +25,10 @@ RUN python3.11 -m venv /opt/build-tools \
 FROM build-base AS service-build
 ARG SERVICE
 ARG PORT
-RUN test -n "${SERVICE}" -a -n "${PORT}" \
- || { echo "a service image needs --build-arg SERVICE=<folder under apps/> and --build-arg PORT=<its port>" >&2; exit 1; }
+RUN if [ -z "${SERVICE}" ] || [ -z "${PORT}" ]; then \
+      echo "a service image needs --build-arg SERVICE=<folder under apps/> and --build-arg PORT=<its port>" >&2; \
+      exit 1; \
+    fi
 COPY requirements/images/${SERVICE}.txt requirements/images/
 RUN /opt/build-tools/bin/pip --python /opt/venv/bin/python install --require-hashes --no-deps \
       -r requirements/images/${SERVICE}.txt

@@ -67,7 +67,7 @@ ENV ?= all
 render: $(STAMP) ## write the manifests Argo CD applies to rendered/<env>.yaml (ENV=prod; default all)
 	$(BIN)/shopfloor render --env $(ENV) --out rendered
 
-images: $(STAMP) ## build every service image with podman on a locally made base (docs/ci-cd.md)
+images: $(STAMP) ## build every image (each service's, the tools image) with podman on a locally made base (docs/ci-cd.md)
 	$(BIN)/shopfloor images build --engine podman --local-base --report var/images.json
 
 screenshots: $(STAMP) ## screenshots of the main pages, taken in Chromium, into docs/screenshots/

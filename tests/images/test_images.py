@@ -259,6 +259,19 @@ async def test_the_tools_image_runs_the_smoke_test_as_the_post_sync_job_does(
     assert "FAIL frontend page" in output
 
 
+def test_a_service_build_without_its_port_stops_and_says_what_is_missing(
+    built: dict[str, dict[str, Any]], podman_env: dict[str, str]
+) -> None:
+    command = ["build", "--format", "docker", "--pull=never", "--file", str(DOCKERFILE), "--target", "service"]
+    command += ["--build-arg", f"PYTHON_BASE={LOCAL_BASE_IMAGE}", "--build-arg", "SERVICE=catalog"]
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")  # as `shopfloor images build` mounts it, for pip
+    if bundle.is_file():
+        command += ["--volume", f"{bundle}:{bundle}:ro"]
+    result = podman(podman_env, *command, str(REPO), check=False)
+    assert result.returncode != 0
+    assert "a service image needs --build-arg SERVICE=<folder under apps/> and --build-arg PORT=" in result.stderr
+
+
 # --- the Dockerfile, without building ------------------------------------------------------------
 
 
