@@ -161,20 +161,34 @@ def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> l
             command += ["--format", "docker"]
             if options.local_base:
                 command += ["--pull=never"]
-            # podman 4.3 reuses a cached LABEL layer when only a build arg changed: label explicitly.
-            command += ["--label", f"org.opencontainers.image.revision={revision}"]
-            if options.source:
-                command += ["--label", f"org.opencontainers.image.source={options.source}"]
             if _HOST_CA_BUNDLE.is_file():
                 command += ["--volume", f"{_HOST_CA_BUNDLE}:{_HOST_CA_BUNDLE}:ro"]
         command.append(".")
         _run(command, cwd=options.repo, env=env, what=f"building {spec.name}")
+        if options.engine == "podman":
+            labels = {"org.opencontainers.image.revision": revision}
+            if options.source:
+                labels["org.opencontainers.image.source"] = options.source
+            _label_podman_image(engine, image, labels, env)
         digest = _push(engine, options.engine, image, env) if options.push else None
         seconds = time.monotonic() - started
         size = int(_output([engine, "image", "inspect", "--format", "{{.Size}}", image], env=env).strip() or 0)
         say(f"[{number}/{len(chosen)}] {image}: {size / 1e6:.0f} MB in {seconds:.0f} s")
         built.append(BuiltImage(spec.name, image, digest, size, round(seconds, 1)))
     return built
+
+
+def _label_podman_image(engine: str, image: str, labels: dict[str, str], env: dict[str, str]) -> None:
+    """Set `labels` on `image` with a one-line build (`FROM image`). podman 4.3 reuses a cached LABEL
+    layer when only a build arg changed, which would stamp an old revision, and its --label applies
+    to the Dockerfile's last stage only (not to the tools target): a build whose Containerfile is just
+    FROM gets the literal values, so its cache can never hold a stale one."""
+    with tempfile.TemporaryDirectory(prefix="shopfloor-label-") as folder:
+        (Path(folder) / "Containerfile").write_text(f"FROM {image}\n", encoding="utf-8")
+        command = [engine, "build", "--format", "docker", "--pull=never", "--tag", image]
+        for key, value in labels.items():
+            command += ["--label", f"{key}={value}"]
+        _run([*command, folder], env=env, what=f"labelling {image}", quiet=True)
 
 
 def write_report(built: Sequence[BuiltImage], path: Path) -> None:
