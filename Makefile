@@ -96,28 +96,31 @@ ENV ?= all
 render: $(STAMP) ## write the manifests Argo CD applies to rendered/<env>.yaml (ENV=prod; default all)
 	$(BIN)/shopfloor render --env $(ENV) --out rendered
 
-images: $(STAMP) ## build every service image with podman on a locally made base (docs/ci-cd.md)
+images: $(STAMP) ## build every image (each service's, the tools image) with podman on a locally made base (docs/ci-cd.md)
 	$(BIN)/shopfloor images build --engine podman --local-base --report var/images.json
 
 screenshots: $(STAMP) ## screenshots of the main pages, taken in Chromium, into docs/screenshots/
 	$(BIN)/shopfloor screenshots --out docs/screenshots
 
+# The repo's own packages are named shopfloor-common, shopfloor-<service> (the folder under apps/)
+# and shopfloor; the locks leave them out (the Makefile installs them editable, the images build them).
+SERVICES := $(notdir $(wildcard apps/*))
+NO_EMIT_LOCAL := $(addprefix --no-emit-package ,shopfloor-common $(addprefix shopfloor-,$(SERVICES)) shopfloor)
+UV_LOCK := $(BIN)/uv pip compile --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
+
 lock: ## re-pin the hash-locked requirements after a dependency change
 	$(BIN)/uv pip compile requirements/bootstrap.in --generate-hashes --custom-compile-command "make lock" -o requirements/bootstrap.txt
-	$(BIN)/uv pip compile requirements/local.in requirements/dev.in --python-version 3.11 --generate-hashes \
-	  --no-emit-package shopfloor-common --no-emit-package shopfloor-catalog \
-	  --no-emit-package shopfloor-api-gateway --no-emit-package shopfloor-orders --no-emit-package shopfloor-frontend \
-	  --no-emit-package shopfloor \
-	  --custom-compile-command "make lock" -o requirements/dev.txt
-	@# One lock per service image, constrained to the versions the repo is tested with.
-	@set -e; for service in $(notdir $(wildcard apps/*)); do \
-	  $(BIN)/uv pip compile requirements/images/$$service.in --constraint requirements/dev.txt \
-	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
-	    --no-emit-package shopfloor-common --no-emit-package shopfloor-$$service \
-	    --custom-compile-command "make lock" -o requirements/images/$$service.txt; \
+	@# The repo virtualenv: every local package (the CLI with its `full` extra) and the tools of dev.in.
+	printf -- '-e ./%s\n' libs/shopfloor-common $(addprefix apps/,$(SERVICES)) 'tools/shopfloor[full]' \
+	  | $(UV_LOCK) - requirements/dev.in $(NO_EMIT_LOCAL) -o requirements/dev.txt
+	@# One lock per service image: the service and the shared library with the extras the service asks
+	@# for, constrained to the versions the repo is tested with. (The tools image installs no lock.)
+	@set -e; for service in $(SERVICES); do \
+	  printf -- '-e ./libs/shopfloor-common\n-e ./apps/%s\n' "$$service" \
+	    | $(UV_LOCK) - --constraint requirements/dev.txt --python-platform x86_64-manylinux_2_28 $(NO_EMIT_LOCAL) \
+	      -o requirements/images/$$service.txt; \
 	done
-	$(BIN)/uv pip compile requirements/images/build.in --constraint requirements/dev.txt --python-version 3.11 \
-	  --generate-hashes --custom-compile-command "make lock" -o requirements/images/build.txt
+	$(UV_LOCK) requirements/images/build.in --constraint requirements/dev.txt -o requirements/images/build.txt
 	$(BIN)/uv pip compile requirements/checkov.in --python-version 3.11 --generate-hashes \
 	  --custom-compile-command "make lock" -o requirements/checkov.txt
 

@@ -19,10 +19,10 @@ def checkov_command(framework: str, *targets: str) -> list[str]:
     return [str(CHECKOV), *targets, "--framework", framework, "--skip-download", "--output", "json", "--compact"]
 
 
-def run_checkov(framework: str, directory: Path, timeout: float = 240) -> list[dict[str, Any]]:
-    """checkov's reports (one per framework) over `directory`."""
+def run_checkov(framework: str, target: Path, timeout: float = 240) -> list[dict[str, Any]]:
+    """checkov's reports (one per framework) over `target`, a folder or one file."""
     completed = subprocess.run(
-        checkov_command(framework, "--directory", str(directory)),
+        checkov_command(framework, "--file" if target.is_file() else "--directory", str(target)),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# make kind-deploy: build each service's image as environments/local/<service>/image.yaml names it
-# (localhost/shopfloor/<service>:dev), load it into the kind node, sync the `local` Applications
-# and wait until they are healthy.
+# make kind-deploy: build every image as the local environment's image files name it
+# (localhost/shopfloor/<image>:dev: environments/local/<service>/image.yaml, and tools-image.yaml for
+# the smoke Job's), load them into the kind node, sync the `local` Applications and wait until they
+# are healthy.
 # shellcheck source=scripts/kind/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require docker kind kubectl
 
+# The same build as `make images` and CodeBuild (shopfloor images build: every service under apps/
+# and the tools image), on the Docker engine kind runs on.
+report="$(mktemp)"
+trap 'rm -f "$report"' EXIT
+"$REPO_ROOT/.venv/bin/shopfloor" images build --engine docker --repository-prefix localhost/shopfloor --tag dev \
+  --report "$report"
+mapfile -t images < <("$REPO_ROOT/.venv/bin/python" -c \
+  'import json, sys; print("\n".join(row["image"] for row in json.load(open(sys.argv[1]))))' "$report")
+for image in "${images[@]}"; do
+  kind load docker-image "$image" --name "$CLUSTER_NAME"
+done
+
 services=()
 for image_file in "$REPO_ROOT"/environments/local/*/image.yaml; do
   services+=("$(basename "$(dirname "$image_file")")")
-done
-
-# The same build as `make images` and CodeBuild (shopfloor images build), on the Docker engine
-# kind runs on, tagged as environments/local/<service>/image.yaml names them.
-"$REPO_ROOT/.venv/bin/shopfloor" images build --engine docker --repository-prefix localhost/shopfloor --tag dev \
-  "${services[@]}"
-for service in "${services[@]}"; do
-  kind load docker-image "localhost/shopfloor/$service:dev" --name "$CLUSTER_NAME"
 done
 
 # The tag stays `dev`, so a new image needs new pods; then ask Argo CD for a sync of each app.

@@ -230,16 +230,18 @@ def test_build_images_builds_pushes_and_reports_through_the_engine(origin: Path,
     assert result.returncode == 0, result.stdout + result.stderr
     made = calls(record)
     build = next(call for call in made if call[1] == "build")
-    assert build[build.index("--file") + 1] == "apps/catalog/Dockerfile"
+    assert build[build.index("--file") + 1] == "Dockerfile"
+    assert build[build.index("--target") + 1] == "service"
     assert f"{prefix}/catalog:f00d" in build
-    assert "REVISION=f00d" in build
+    for argument in ("SERVICE=catalog", "PORT=8081", "REVISION=f00d"):
+        assert argument in build
     assert ["docker", "push", f"{prefix}/catalog:f00d"] in made
     [row] = json.loads(report.read_text())
-    assert (row["service"], row["image"], row["digest"]) == ("catalog", f"{prefix}/catalog:f00d", DIGEST)
+    assert (row["name"], row["image"], row["digest"]) == ("catalog", f"{prefix}/catalog:f00d", DIGEST)
 
     clone = checkout(origin, "codebuild")
     bumped = script(
-        clone, "scripts/deploy/bump.sh", "--env", "dev", "--service", row["service"], "--tag", "f00d",
+        clone, "scripts/deploy/bump.sh", "--env", "dev", "--service", row["name"], "--tag", "f00d",
         "--digest", row["digest"], "--push", "main",
     )  # fmt: skip
     assert bumped.returncode == 0, bumped.stderr

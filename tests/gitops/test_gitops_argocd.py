@@ -16,6 +16,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from shopfloor.delivery import TOOLS_IMAGE
+from shopfloor.delivery.image_files import image_path, read_image
 from shopfloor.delivery.render import (
     SERVICE_CHART,
     ChartSet,
@@ -392,12 +394,58 @@ def test_notifications_cover_failed_degraded_deployed_and_every_subscription_res
                     assert service == "slack", key
 
 
-def test_the_smoke_job_runs_the_same_program_as_shopfloor_smoke() -> None:
-    copy_in_chart = REPO / "argocd" / "smoke-test" / "files" / "smoke.py"
-    module = REPO / "tools" / "shopfloor" / "src" / "shopfloor" / "delivery" / "smoke.py"
-    assert copy_in_chart.read_text() == module.read_text(), "cp tools/shopfloor/src/shopfloor/delivery/smoke.py " + str(
-        copy_in_chart.relative_to(REPO)
-    )
+def smoke_jobs(cluster: str, charts: ChartSet) -> list[tuple[str, dict[str, Any]]]:
+    """(Application, its smoke Job) for every Application the cluster's ApplicationSet generates,
+    rendered from the ApplicationSet as it is."""
+    jobs = []
+    for application in applications(installed(cluster)):
+        manifests = render_application(REPO, charts, application)
+        [job] = [m.body for m in manifests if m.kind == "Job" and m.source.startswith("smoke-test/")]
+        jobs.append((application["metadata"]["name"], job))
+    return jobs
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_every_smoke_job_runs_shopfloor_smoke_from_the_environments_pinned_tools_image(
+    cluster: str, charts: ChartSet
+) -> None:
+    pinned = read_image(image_path(REPO, cluster, TOOLS_IMAGE))
+    assert pinned.repository.endswith("/shopfloor/tools")
+    for name, job in smoke_jobs(cluster, charts):
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == str(pinned), name
+        assert container["command"][:3] == ["shopfloor", "smoke", f"--base-url={source_values(cluster)['baseUrl']}"]
+
+
+def source_values(cluster: str) -> dict[str, Any]:
+    appset = installed(cluster).of_kind("ApplicationSet")[0]
+    source = next(s for s in appset["spec"]["template"]["spec"]["sources"] if s.get("path") == "argocd/smoke-test")
+    values: dict[str, Any] = source["helm"]["valuesObject"]
+    return values
+
+
+@pytest.mark.parametrize(
+    ("image", "refused"),
+    [
+        ({"tag": "latest"}, "/image/tag"),
+        ({"tag": ""}, "/image/tag"),
+        ({"digest": "sha256:abc"}, "/image/digest"),
+        ({"pullPolicy": "Never"}, "/image/pullPolicy"),
+    ],
+)
+def test_the_smoke_chart_refuses_an_unpinned_or_malformed_image(
+    tmp_path: Path, charts: ChartSet, image: dict[str, str], refused: str
+) -> None:
+    for folder in ("argocd", "environments", "charts"):
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("charts"))
+    document = yaml.safe_load((REPO / "environments" / "dev" / "tools-image.yaml").read_text())
+    document["image"].update(image)
+    (tmp_path / "environments" / "dev" / "broken.yaml").write_text(yaml.safe_dump(document))
+    application = copy.deepcopy(applications(installed("dev"))[0])
+    source = next(s for s in application["spec"]["sources"] if s.get("path") == "argocd/smoke-test")
+    source["helm"]["valueFiles"] = ["$values/environments/dev/broken.yaml"]
+    with pytest.raises(RenderError, match=re.escape(refused)):
+        render_application(tmp_path, charts, application)
 
 
 def test_templates_refuse_what_the_evaluator_does_not_understand() -> None:

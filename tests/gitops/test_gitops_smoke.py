@@ -1,5 +1,6 @@
-"""The smoke test (`shopfloor smoke`, and the PostSync Job's copy run by a bare Python) against the
-real local stack: catalog, orders and api-gateway as processes."""
+"""The smoke test (`shopfloor smoke`, also as the PostSync Job runs it: the CLI's base install, which is
+the standard library only) against the real local stack: catalog, orders and api-gateway as processes.
+tests/images runs it from the tools image itself."""
 
 from __future__ import annotations
 
@@ -18,7 +19,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 REPO = find_repo_root(Path(__file__).parent)
 SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
-JOB_SCRIPT = REPO / "argocd" / "smoke-test" / "files" / "smoke.py"
+# The tools image's install: the shopfloor package and nothing but the standard library (-I -S).
+BASE_INSTALL = (
+    sys.executable,
+    "-I",
+    "-S",
+    "-c",
+    f"import sys; sys.path.insert(0, {str(REPO / 'tools' / 'shopfloor' / 'src')!r}); sys.argv[0] = 'shopfloor'; "
+    "from shopfloor.cli import main; main()",
+)
 
 
 async def run(*argv: str) -> tuple[int, str]:
@@ -41,8 +50,8 @@ async def test_the_smoke_test_passes_against_the_local_stack_and_names_what_is_m
     for check in ("product list", "one product", "unknown product", "API description"):
         assert f"ok   {check}" in output
 
-    # The Job's copy runs on a stock Python with the standard library only: no venv, no -I leaks.
-    code, output = await run(sys.executable, "-I", "-S", str(JOB_SCRIPT), "--base-url", gateway.url)
+    # As the Job runs it: the base install, no third-party package importable.
+    code, output = await run(*BASE_INSTALL, "smoke", "--base-url", gateway.url)
     assert code == 0, output
 
     # No frontend in this stack: asking for one fails, and says which check.

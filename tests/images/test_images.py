@@ -1,13 +1,15 @@
-"""The service images: built with podman the way `make images` builds them, then run the way the
-charts run them (read-only root filesystem, only /tmp writable, the image's numeric user, no
-capabilities) until /readyz answers 200. Also: hadolint and checkov on the Dockerfiles, each shown
-failing on a broken copy, and the Dockerfiles agreeing with the change detection's image inputs.
+"""The images: built from the one Dockerfile with podman the way `make images` builds them, then run
+the way the charts run them (read-only root filesystem, only /tmp writable, a numeric user, no
+capabilities): each service until /readyz answers 200, the tools image as the PostSync smoke Job
+against real services. Each service image holds exactly its lock (the frontend's has no database
+stack). Also: hadolint and checkov on the Dockerfile, each shown failing on a broken copy.
 
 podman runs here for real; there is no registry, so the base image is made with debootstrap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -22,19 +24,27 @@ from typing import Any
 
 import httpx
 import pytest
+from packaging.utils import canonicalize_name
 
-from shopfloor.delivery.images import engine_env, image_inputs, image_services
+from shopfloor.delivery import TOOLS_IMAGE
+from shopfloor.delivery.images import LOCAL_BASE_IMAGE, engine_env, image_names
 from shopfloor.local.discovery import discover_services
 from shopfloor.repo import find_repo_root
 from shopfloor_common.localserver import free_port
 from tests.checkovkit import CHECKOV, INSTALL_HINT, run_checkov
 
+from ..conftest import StartService
+
 REPO = find_repo_root(Path(__file__).parent)
-SERVICES = image_services(REPO)
+DOCKERFILE = REPO / "Dockerfile"
+IMAGES = image_names(REPO)
+SERVICES = [name for name in IMAGES if name != TOOLS_IMAGE]
 BIN = Path(sys.executable).parent
 TAG = "test"
 ADMIN_KEY = "images-test-admin-key-0123456789"
 MAX_IMAGE_BYTES = 350 * 1000 * 1000
+# The tools image is the base plus the CLI's base install (standard library only).
+MAX_TOOLS_BYTES_OVER_BASE = 5 * 1000 * 1000
 PORTS = {spec.name: spec.port for spec in discover_services(REPO)}
 # The first build on a machine makes the base with debootstrap and downloads every wheel (~2 min here).
 pytestmark = pytest.mark.timeout(900)
@@ -72,7 +82,7 @@ def built(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         [*command, "--report", str(report)], cwd=REPO, capture_output=True, text=True, env=podman_env, check=False
     )
     assert result.returncode == 0, f"image build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    images = {entry["service"]: entry for entry in json.loads(report.read_text())}
+    images = {entry["name"]: entry for entry in json.loads(report.read_text())}
     sizes = ", ".join(f"{name} {entry['size_bytes'] / 1e6:.0f} MB" for name, entry in sorted(images.items()))
     print(f"\nimage sizes: {sizes}")
     return images
@@ -154,19 +164,28 @@ def test_each_image_gets_ready_on_a_read_only_root_as_its_numeric_user(
     assert podman(podman_env, "healthcheck", "run", container_name, check=False).returncode == 0
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("name", IMAGES)
 def test_each_image_is_labelled_small_and_carries_no_build_tools(
-    service: str, built: dict[str, dict[str, Any]], podman_env: dict[str, str]
+    name: str, built: dict[str, dict[str, Any]], podman_env: dict[str, str]
 ) -> None:
-    image = built[service]["image"]
+    image = built[name]["image"]
     config = inspect(podman_env, image)["Config"]
     revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     assert config["Labels"]["org.opencontainers.image.revision"] == revision
     assert config["Labels"]["org.opencontainers.image.source"].startswith("https://")
+    assert config["Labels"]["org.opencontainers.image.title"] == f"shopfloor-{name}"
     assert config["User"] == "10001:10001"
-    assert config["Cmd"] == [service, "serve"]
-    assert f"{PORTS[service]}/tcp" in config["ExposedPorts"]
-    assert built[service]["size_bytes"] < MAX_IMAGE_BYTES, f"{service}: {built[service]['size_bytes'] / 1e6:.0f} MB"
+    assert built[name]["size_bytes"] < MAX_IMAGE_BYTES, f"{name}: {built[name]['size_bytes'] / 1e6:.0f} MB"
+    if name == TOOLS_IMAGE:
+        assert config["Cmd"] == ["shopfloor", "--help"]
+        assert "ExposedPorts" not in config or not config["ExposedPorts"]
+    else:
+        # One CMD for every service: `shopfloor-service` is this service's command.
+        assert config["Cmd"] == ["shopfloor-service", "serve"]
+        assert f"{PORTS[name]}/tcp" in config["ExposedPorts"]
+        assert f"PORT={PORTS[name]}" in config["Env"]
+        usage = podman(podman_env, "run", "--rm", "--network=none", image, "shopfloor-service", "--help")
+        assert usage.stdout.startswith(f"usage: {name} ")
 
     probe = (
         "import importlib.util as u, os; "
@@ -176,29 +195,84 @@ def test_each_image_is_labelled_small_and_carries_no_build_tools(
     assert result.stdout.split() == ["None", "None", "False"]
 
 
-# --- the Dockerfiles, without building -----------------------------------------------------------
-
-
-def dockerfile(service: str) -> str:
-    return (REPO / "apps" / service / "Dockerfile").read_text(encoding="utf-8")
-
-
-def test_the_dockerfiles_differ_only_in_service_name_and_port() -> None:
-    def shape(service: str) -> str:
-        return dockerfile(service).replace(service, "<service>").replace(str(PORTS[service]), "<port>")
-
-    shapes = {service: shape(service) for service in SERVICES}
-    assert len(set(shapes.values())) == 1, "the Dockerfiles drifted apart: keep them one shape"
+def locked_packages(service: str) -> set[str]:
+    lock = (REPO / "requirements" / "images" / f"{service}.txt").read_text(encoding="utf-8")
+    return {canonicalize_name(match) for match in re.findall(r"^([A-Za-z0-9][\w.-]*)==", lock, re.MULTILINE)}
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_a_dockerfile_copies_exactly_its_image_inputs(service: str) -> None:
-    copied = set()
-    for line in dockerfile(service).splitlines():
-        if line.startswith("COPY ") and "--from=" not in line:
-            copied.update(line.split()[1:-1])
-    declared = {spec.rstrip("/") for spec in image_inputs(service)} - {".dockerignore", f"apps/{service}/Dockerfile"}
-    assert copied == declared
+def test_each_service_image_holds_exactly_its_lock_and_the_frontends_no_database_stack(
+    service: str, built: dict[str, dict[str, Any]], podman_env: dict[str, str]
+) -> None:
+    listing = "import importlib.metadata as m; print('\\n'.join(d.metadata['Name'] for d in m.distributions()))"
+    result = podman(podman_env, "run", "--rm", "--network=none", built[service]["image"], "python", "-c", listing)
+    installed = {canonicalize_name(name) for name in result.stdout.split()}
+    assert installed == locked_packages(service) | {"shopfloor-common", f"shopfloor-{service}"}
+    # uvicorn's "auto" loop and parser, as with uvicorn[standard]; none of that extra's unused parts.
+    assert {"uvloop", "httptools"} <= installed
+    assert not installed & {"watchfiles", "websockets"}
+    if service == "frontend":
+        assert not installed & {"sqlalchemy", "asyncpg", "aiosqlite", "alembic", "redis", "cachetools", "aiohttp"}
+
+
+def test_the_tools_image_is_the_base_and_the_cli_alone(
+    built: dict[str, dict[str, Any]], podman_env: dict[str, str]
+) -> None:
+    base_bytes = int(podman(podman_env, "image", "inspect", "--format", "{{.Size}}", LOCAL_BASE_IMAGE).stdout)
+    assert built[TOOLS_IMAGE]["size_bytes"] - base_bytes < MAX_TOOLS_BYTES_OVER_BASE
+    image = built[TOOLS_IMAGE]["image"]
+    listing = "import importlib.metadata as m; print(sorted(d.metadata['Name'] for d in m.distributions()))"
+    assert podman(podman_env, "run", "--rm", "--network=none", image, "python", "-c", listing).stdout.strip() == (
+        "['shopfloor']"
+    )
+    render = ["run", "--rm", "--network=none", image, "shopfloor", "render", "--env", "dev"]
+    refused = podman(podman_env, *render, check=False)
+    assert refused.returncode == 2
+    assert "pip install 'shopfloor[full]'" in refused.stderr
+
+
+async def test_the_tools_image_runs_the_smoke_test_as_the_post_sync_job_does(
+    built: dict[str, dict[str, Any]], podman_env: dict[str, str], start_service: StartService
+) -> None:
+    """As argocd/smoke-test's Job: the chart's user (65534), read-only, no capabilities, `shopfloor smoke`."""
+    await start_service("catalog")
+    await start_service("orders")
+    gateway = await start_service("api-gateway")
+    job = ["run", "--rm", *LOCKED_DOWN, "--user=65534:65534", built[TOOLS_IMAGE]["image"], "shopfloor", "smoke"]
+
+    process = await asyncio.create_subprocess_exec(
+        "podman", *job, "--base-url", gateway.url, env=podman_env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output = (await process.communicate())[0].decode()
+    assert process.returncode == 0, output
+    for check in ("product list", "one product", "unknown product", "API description"):
+        assert f"ok   {check}" in output
+
+    # And it fails, naming the check, when the shop is not all there (no frontend in this stack).
+    process = await asyncio.create_subprocess_exec(
+        "podman", *job, "--base-url", gateway.url, "--expect-frontend", env=podman_env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output = (await process.communicate())[0].decode()
+    assert process.returncode == 1, output
+    assert "FAIL frontend page" in output
+
+
+def test_a_service_build_without_its_port_stops_and_says_what_is_missing(
+    built: dict[str, dict[str, Any]], podman_env: dict[str, str]
+) -> None:
+    command = ["build", "--format", "docker", "--pull=never", "--file", str(DOCKERFILE), "--target", "service"]
+    command += ["--build-arg", f"PYTHON_BASE={LOCAL_BASE_IMAGE}", "--build-arg", "SERVICE=catalog"]
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")  # as `shopfloor images build` mounts it, for pip
+    if bundle.is_file():
+        command += ["--volume", f"{bundle}:{bundle}:ro"]
+    result = podman(podman_env, *command, str(REPO), check=False)
+    assert result.returncode != 0
+    assert "a service image needs --build-arg SERVICE=<folder under apps/> and --build-arg PORT=" in result.stderr
+
+
+# --- the Dockerfile, without building ------------------------------------------------------------
 
 
 def run_hadolint(*paths: Path) -> subprocess.CompletedProcess[str]:
@@ -207,13 +281,13 @@ def run_hadolint(*paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_hadolint_finds_nothing() -> None:
-    result = run_hadolint(*(REPO / "apps" / service / "Dockerfile" for service in SERVICES))
+    result = run_hadolint(DOCKERFILE)
     assert result.returncode == 0, result.stdout
 
 
 def test_hadolint_refuses_a_root_user_and_an_unpinned_install(tmp_path: Path) -> None:
     broken = tmp_path / "Dockerfile"
-    text = dockerfile("catalog").replace("USER 10001:10001", "USER root")
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("USER 10001:10001", "USER root")
     broken.write_text(text.replace("WORKDIR /tmp", "RUN pip install flask\nWORKDIR /tmp"))
     result = run_hadolint(broken)
     assert result.returncode != 0
@@ -228,25 +302,25 @@ def checkov(missing_dependency: Callable[[str, str], None]) -> Path:
     return CHECKOV
 
 
-def dockerfile_checkov(directory: Path) -> dict[str, Any]:
-    return run_checkov("dockerfile", directory, timeout=120)[0]
+def dockerfile_checkov(path: Path) -> dict[str, Any]:
+    return run_checkov("dockerfile", path, timeout=120)[0]
 
 
 @pytest.mark.usefixtures("checkov")
 def test_checkov_finds_nothing_and_every_skip_has_a_reason() -> None:
-    report = dockerfile_checkov(REPO / "apps")
+    report = dockerfile_checkov(DOCKERFILE)
     assert report["results"]["failed_checks"] == []
+    assert report["results"]["passed_checks"]
     skipped = report["results"]["skipped_checks"]
     assert {check["check_id"] for check in skipped} == {"CKV_DOCKER_7"}
-    for service in SERVICES:
-        assert re.search(r"checkov:skip=CKV_DOCKER_7: \S.{20,}", dockerfile(service))
+    assert re.search(r"checkov:skip=CKV_DOCKER_7: \S.{20,}", DOCKERFILE.read_text(encoding="utf-8"))
 
 
 @pytest.mark.usefixtures("checkov")
 def test_checkov_refuses_an_image_without_a_user_or_healthcheck(tmp_path: Path) -> None:
-    text = dockerfile("orders")
+    text = DOCKERFILE.read_text(encoding="utf-8")
     text = re.sub(r"USER .*\n", "", text)
     text = re.sub(r"HEALTHCHECK [^\n]*\\\n[^\n]*\n", "", text)
     (tmp_path / "Dockerfile").write_text(text)
-    failed = {check["check_id"] for check in dockerfile_checkov(tmp_path)["results"]["failed_checks"]}
+    failed = {check["check_id"] for check in dockerfile_checkov(tmp_path / "Dockerfile")["results"]["failed_checks"]}
     assert {"CKV_DOCKER_2", "CKV_DOCKER_3"} <= failed

@@ -11,8 +11,8 @@ variable "create_repositories" {
 
 variable "services" {
   type        = list(string)
-  description = "Services that get a repository."
-  default     = ["frontend", "api-gateway", "catalog", "orders"]
+  description = "Images that get a repository: each service's, and tools (the image the PostSync smoke Job runs)."
+  default     = ["frontend", "api-gateway", "catalog", "orders", "tools"]
 }
 
 variable "keep_images" {

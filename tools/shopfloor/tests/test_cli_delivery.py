@@ -194,6 +194,32 @@ def test_promote_commits_once_on_a_new_branch_and_prints_the_pr_command(
     assert "gh pr create --base main --head " + branch in out
 
 
+def test_the_tools_image_is_bumped_and_promoted_like_a_service(
+    origin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The smoke Job's image: environments/<env>/tools-image.yaml, beside the service folders."""
+    repo = clone(origin, "work")
+    code, out, _ = run(
+        repo, "bump", "--env", "dev", "--service", "tools", "--tag", "7e6d5c4", "--digest", DIGEST, "--commit",
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 0, out
+    assert "environments/dev/tools-image.yaml: 0.1.0 -> 7e6d5c4@" in out
+    assert read_image(repo / "environments" / "dev" / "tools-image.yaml").digest == DIGEST
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "gh").exists())
+    )
+
+    code, out, _ = run(repo, "promote", "--from", "dev", "--to", "staging", "--all", capsys=capsys)
+
+    assert code == 0
+    assert "- tools: 0.1.0 -> 7e6d5c4@" in out
+    changed = git(repo, "diff", "--name-only", "HEAD~1..HEAD").splitlines()
+    assert changed == ["environments/staging/tools-image.yaml"]
+    staging = (repo / "environments" / "staging" / "tools-image.yaml").read_text()
+    assert staging == (repo / "environments" / "dev" / "tools-image.yaml").read_text()
+
+
 def test_promote_refuses_to_skip_staging(origin: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(clone(origin, "work"), "promote", "--from", "dev", "--to", "prod", "--all", capsys=capsys)
     assert code == 2

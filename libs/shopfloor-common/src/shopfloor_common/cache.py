@@ -19,12 +19,18 @@ import time
 from pathlib import Path
 from typing import Protocol, cast
 
-from cachetools import TTLCache
 from prometheus_client import Counter
-from redis.asyncio import Redis
 
-from shopfloor_common.redis_connection import RedisFailure, RedisHealth, create_pool
+from shopfloor_common.extras import missing_extra
 from shopfloor_common.settings import CacheSettings
+
+try:
+    from cachetools import TTLCache
+    from redis.asyncio import Redis
+
+    from shopfloor_common.redis_connection import RedisFailure, RedisHealth, create_pool
+except ModuleNotFoundError as exc:
+    raise missing_extra(__name__, "cache", exc) from exc
 
 log = logging.getLogger("shopfloor.cache")
 

@@ -20,12 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
-from multidict import CIMultiDictProxy
 from prometheus_client import Counter, Gauge, Histogram
 
+from shopfloor_common.extras import missing_extra
 from shopfloor_common.logs import request_id_var
+
+try:
+    import aiohttp
+    from multidict import CIMultiDictProxy
+except ModuleNotFoundError as exc:
+    raise missing_extra(__name__, "client", exc) from exc
 
 log = logging.getLogger("shopfloor.client")
 

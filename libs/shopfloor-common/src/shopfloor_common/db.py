@@ -9,13 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, event, text
-from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
-from sqlalchemy.types import TypeDecorator
-
+from shopfloor_common.extras import missing_extra
 from shopfloor_common.settings import DatabaseSettings
+
+try:
+    from sqlalchemy import DateTime, event, text
+    from sqlalchemy.engine import Connection, Dialect, make_url
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+    from sqlalchemy.pool import NullPool
+    from sqlalchemy.types import TypeDecorator
+except ModuleNotFoundError as exc:
+    raise missing_extra(__name__, "db", exc) from exc
 
 if TYPE_CHECKING:
     from alembic.config import Config

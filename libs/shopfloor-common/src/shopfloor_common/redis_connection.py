@@ -19,8 +19,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter, Gauge
-from redis.asyncio import ConnectionPool, Redis
-from redis.exceptions import AuthenticationError, ResponseError
+
+from shopfloor_common.extras import missing_extra
+
+try:
+    from redis.asyncio import ConnectionPool, Redis
+    from redis.exceptions import AuthenticationError, ResponseError
+except ModuleNotFoundError as exc:
+    raise missing_extra(__name__, "cache", exc) from exc
 
 REDIS_FAILURES = Counter(
     "redis_failures_total", "Redis operations that failed, by component and reason (auth, tls, unavailable).",

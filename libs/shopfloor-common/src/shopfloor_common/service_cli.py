@@ -14,7 +14,6 @@ from typing import TypeVar
 
 from fastapi import FastAPI
 
-from shopfloor_common.db import upgrade_to_head
 from shopfloor_common.health import Lifecycle
 from shopfloor_common.server import serve
 from shopfloor_common.settings import DatabaseSettings, ServiceSettings, load_settings
@@ -42,6 +41,9 @@ def run_service_cli(
     settings = load_settings(settings_class)
 
     if args.command == "migrate":
+        # Here, not at the top: a service without a database (the frontend) has no `db` extra.
+        from shopfloor_common.db import upgrade_to_head
+
         assert migrations_dir is not None
         assert isinstance(settings, DatabaseSettings)
         upgrade_to_head(migrations_dir, settings.database_url)

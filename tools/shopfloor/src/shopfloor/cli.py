@@ -1,6 +1,8 @@
 """`shopfloor`: the repo's operations, called by the Makefile, CI, learners and tests alike.
 
 Commands come in groups, one subpackage each (shopfloor/commands.py says how a group joins).
+The base install (the tools image) has only the standard library: `--help` and `smoke` work there,
+and any other command says it needs the `full` extra instead of failing with a traceback.
 """
 
 from __future__ import annotations
@@ -51,5 +53,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = args.handler(args)
     except (CommandError, RepoNotFound) as exc:
         print(f"shopfloor {args.command}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.partition(".")[0] == "shopfloor":
+            raise
+        print(
+            f"shopfloor {args.command}: needs {exc.name}, which this install lacks: it is the base install "
+            "(the tools image: `smoke` only). Install the full CLI: pip install 'shopfloor[full]' (make venv does).",
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None
     raise SystemExit(code)

@@ -4,3 +4,5 @@
 # and defaults without importing those modules.
 PROMOTION_ORDER = ("dev", "staging", "prod")
 DEFAULT_REPOSITORY_PREFIX = "localhost/shopfloor"
+# The image the PostSync smoke Job runs (`shopfloor smoke`), built and delivered like the services.
+TOOLS_IMAGE = "tools"

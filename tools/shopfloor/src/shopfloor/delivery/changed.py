@@ -1,40 +1,36 @@
-"""`shopfloor changed`: which service images a change touches (CI builds and bumps only these)."""
+"""`shopfloor changed`: which images a change touches (CI builds and bumps only these)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from shopfloor.delivery.images import git_output, image_inputs, image_services
+from shopfloor.delivery.images import ImageSpec, git_output, image_inputs, image_specs
 
 # Where a new branch's push event says "no previous commit".
 NULL_REVISION = "0" * 40
 
 
-def services_touched(changed_paths: Iterable[str], services: Sequence[str]) -> list[str]:
-    """The services whose image inputs include any of `changed_paths` (repository-relative)."""
+def images_touched(changed_paths: Iterable[str], inputs: Mapping[str, Sequence[str]]) -> list[str]:
+    """The images (keys of `inputs`, each with its input paths) that any of `changed_paths` is part of."""
     paths = list(changed_paths)
-    touched = []
-    for service in services:
-        inputs = image_inputs(service)
-        if any(_within(path, spec) for path in paths for spec in inputs):
-            touched.append(service)
-    return sorted(touched)
+    return sorted(name for name, specs in inputs.items() if any(_within(p, s) for p in paths for s in specs))
 
 
 def _within(path: str, spec: str) -> bool:
-    return path.startswith(spec) if spec.endswith("/") else path == spec
+    return path == spec or path.startswith(spec + "/")
 
 
-def changed_services(repo: Path, base: str, head: str) -> list[str]:
-    """The services whose images differ between commits `base` and `head` (all of them without a base)."""
-    services = image_services(repo)
+def changed_images(repo: Path, base: str, head: str) -> list[ImageSpec]:
+    """The images that differ between commits `base` and `head` (all of them without a base)."""
+    specs = image_specs(repo)
     if not base.strip("0"):
-        return services
+        return specs
     for revision in (base, head):
         git_output(
             repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", what=f"no such commit: {revision!r}"
         )
     # --no-renames: a file moved out of a service folder changes that service too.
     diff = git_output(repo, "diff", "--name-only", "--no-renames", base, head, what="git diff failed")
-    return services_touched(diff.splitlines(), services)
+    touched = images_touched(diff.splitlines(), {spec.name: image_inputs(repo, spec) for spec in specs})
+    return [spec for spec in specs if spec.name in touched]

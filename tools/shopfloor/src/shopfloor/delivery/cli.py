@@ -34,15 +34,16 @@ def register(group: CommandGroup) -> None:
 
     bump = group.add(
         "bump",
-        help="set one service's image tag (and digest) in one environment's image.yaml",
+        help="set one image's tag (and digest) in one environment's image file",
         handler=_bump,
-        description="Edit environments/<env>/<service>/image.yaml in place (comments and formatting kept). "
+        description="Edit environments/<env>/<service>/image.yaml (environments/<env>/tools-image.yaml for the "
+        "tools image) in place (comments and formatting kept). "
         "Idempotent: the same tag twice changes nothing. A new tag without --digest clears the old digest. "
         "With --commit it commits; with --push BRANCH it also pushes, rebasing and retrying when someone "
         "else pushed first. Exit 2 on a malformed tag or digest.",
     )
     bump.add_argument("--env", required=True, help="environment under environments/")
-    bump.add_argument("--service", required=True, help="service folder under environments/<env>/")
+    bump.add_argument("--service", required=True, help="a service folder under environments/<env>/, or tools")
     bump.add_argument("--tag", required=True, help="image tag (CI: the commit sha)")
     bump.add_argument("--digest", help="sha256:<64 hex> the nodes pull")
     bump.add_argument("--commit", action="store_true", help="commit the change on the current branch")
@@ -52,7 +53,8 @@ def register(group: CommandGroup) -> None:
         "promote",
         help=f"copy image files to the next environment ({' -> '.join(PROMOTION_ORDER)}) on a new branch",
         handler=_promote,
-        description="Copy environments/<from>/<service>/image.yaml to <to>, on a new branch with one commit "
+        description="Copy environments/<from>/<service>/image.yaml (and tools-image.yaml) to <to>, on a new "
+        "branch with one commit "
         "listing old -> new per service, then open a pull request with gh (or print the gh command). Refuses "
         "to skip staging and to promote an image the source does not run (its file must be the one at "
         "--deployed-ref, and equal --tag when given).",
@@ -60,8 +62,8 @@ def register(group: CommandGroup) -> None:
     promote.add_argument("--from", dest="source", required=True, choices=PROMOTION_ORDER[:-1])
     promote.add_argument("--to", dest="target", required=True, choices=PROMOTION_ORDER[1:])
     which = promote.add_mutually_exclusive_group(required=True)
-    which.add_argument("--service", action="append", help="service to promote (repeatable)")
-    which.add_argument("--all", action="store_true", help="every service with an image file in the source")
+    which.add_argument("--service", action="append", help="service (or tools) to promote (repeatable)")
+    which.add_argument("--all", action="store_true", help="every image with an image file in the source")
     promote.add_argument("--tag", help="refuse unless the source runs this tag (e.g. what you tested)")
     promote.add_argument(
         "--deployed-ref", default="HEAD", help="the revision the source environment runs (default HEAD)"
@@ -80,30 +82,33 @@ def register(group: CommandGroup) -> None:
 
     changed = group.add(
         "changed",
-        help="which service images a change touches (CI builds and bumps only these)",
+        help="which images a change touches (CI builds and bumps only these)",
         handler=_changed,
-        description="Print, as a JSON array, the services whose image inputs (their Dockerfile, pyproject.toml, "
-        "src/ and image lock, the shared library, the build lock, .dockerignore) differ between two commits. "
-        "A base of 40 zeros, as on a new branch, means every service.",
+        description="Print, as a JSON array, the images (each service's, and `tools`) whose inputs differ "
+        "between two commits: the paths the Dockerfile's stages for that image COPY (the service or the CLI, "
+        "the shared library, the locks), the Dockerfile and .dockerignore. A base of 40 zeros, as on a new "
+        "branch, means every image.",
     )
     changed.add_argument("--base", required=True, help="the commit before the change (a push's `before`)")
     changed.add_argument("--head", default="HEAD", help="the commit after the change (default HEAD)")
     changed.add_argument(
         "--github-output",
         action="store_true",
-        help="also append services=<json> and any=true|false to the file $GITHUB_OUTPUT names",
+        help="also append images=<json>, matrix=<json: name, target, build_args per image> and any=true|false "
+        "to the file $GITHUB_OUTPUT names",
     )
 
-    images = group.add("images", help="build the service container images (make images)", handler=_images)
+    images = group.add("images", help="build the container images (make images)", handler=_images)
     actions = images.add_subparsers(dest="images_command", required=True, metavar="ACTION")
     build = actions.add_parser(
         "build",
-        help="build (and push) service images",
-        description="Build apps/<service>/Dockerfile for each service (all by default) with the repository root "
-        "as context, tagged <PREFIX>/<service>:<TAG>. --local-base first makes (or reuses) a Debian bookworm "
-        "Python 3.11 base with debootstrap and builds on it, for machines that reach no container registry.",
+        help="build (and push) images",
+        description="Build each image (all by default: one per service under apps/, and `tools`) from the "
+        "Dockerfile with the repository root as context, tagged <PREFIX>/<image>:<TAG>. --local-base first makes "
+        "(or reuses) a Debian bookworm Python 3.11 base with debootstrap and builds on it, for machines that "
+        "reach no container registry.",
     )
-    build.add_argument("services", nargs="*", metavar="SERVICE", help="services to build (default: all)")
+    build.add_argument("images", nargs="*", metavar="IMAGE", help="images to build (default: all)")
     build.add_argument("--engine", choices=("podman", "docker"), default="podman", help="default podman")
     build.add_argument(
         "--repository-prefix", default=DEFAULT_REPOSITORY_PREFIX, help=f"default {DEFAULT_REPOSITORY_PREFIX}"
@@ -200,18 +205,21 @@ def _smoke(args: argparse.Namespace) -> int:
 
 
 def _changed(args: argparse.Namespace) -> int:
-    from shopfloor.delivery.changed import changed_services
+    from shopfloor.delivery.changed import changed_images
     from shopfloor.delivery.images import ImagesError
 
     try:
-        services = changed_services(repo_root(args), args.base, args.head)
-        print(json.dumps(services))
+        specs = changed_images(repo_root(args), args.base, args.head)
+        names = [spec.name for spec in specs]
+        print(json.dumps(names))
         if args.github_output:
             output = os.environ.get("GITHUB_OUTPUT")
             if not output:
                 raise CommandError("--github-output: GITHUB_OUTPUT is not set")
+            matrix = [spec.matrix_entry() for spec in specs]
             with open(output, "a", encoding="utf-8") as stream:
-                stream.write(f"services={json.dumps(services)}\nany={'true' if services else 'false'}\n")
+                stream.write(f"images={json.dumps(names)}\nmatrix={json.dumps(matrix)}\n")
+                stream.write(f"any={'true' if names else 'false'}\n")
     except ImagesError as exc:
         raise CommandError(str(exc)) from None
     return 0
@@ -223,7 +231,7 @@ def _images(args: argparse.Namespace) -> int:
     repo = repo_root(args)
     options = BuildOptions(
         repo=repo,
-        services=args.services,
+        images=args.images,
         engine=args.engine,
         repository_prefix=args.repository_prefix.rstrip("/"),
         tag=args.tag,

@@ -1,4 +1,7 @@
-"""The image files: `environments/<env>/<service>/image.yaml`, what an environment runs.
+"""The image files: what an environment runs. `environments/<env>/<service>/image.yaml` for a
+service (beside its values; every folder there is an Argo CD Application) and
+`environments/<env>/tools-image.yaml` for the tools image, which the PostSync smoke Job runs in
+each Application (a file, not a folder: it is no Application of its own).
 
 An environment runs what its image file says on the branch Argo CD follows (GitOps: git is the
 deployed state). CI's release job bumps `dev` (bump.py); a promotion copies the files to the next
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+
+from shopfloor.delivery import TOOLS_IMAGE
 
 IMAGE_FILE = "image.yaml"
 # Docker's own grammar for a tag (distribution/reference): 1-128 characters, no leading . or -.
@@ -50,8 +55,17 @@ def yaml_round_trip() -> YAML:
     return yaml
 
 
-def image_path(repo: Path, environment: str, service: str) -> Path:
-    return repo / "environments" / environment / service / IMAGE_FILE
+def image_path(repo: Path, environment: str, image: str) -> Path:
+    if image == TOOLS_IMAGE:
+        return repo / "environments" / environment / f"{TOOLS_IMAGE}-{IMAGE_FILE}"
+    return repo / "environments" / environment / image / IMAGE_FILE
+
+
+def images_with_files(repo: Path, environment: str) -> list[str]:
+    """The images `environment` has an image file for: its services, and the tools image."""
+    folder = repo / "environments" / environment
+    images = sorted(path.parent.name for path in folder.glob(f"*/{IMAGE_FILE}"))
+    return [*images, TOOLS_IMAGE] if image_path(repo, environment, TOOLS_IMAGE).is_file() else images
 
 
 def load_image_document(path: Path) -> Any:

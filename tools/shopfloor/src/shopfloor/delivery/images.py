@@ -1,10 +1,14 @@
-"""`shopfloor images build`: the services' container images, what goes into each and building them.
+"""`shopfloor images build`: the container images, what goes into each and building them.
 
-`image_inputs` is the one statement of what an image is made of; the Dockerfiles COPY exactly these
-paths (tests/images checks it) and `shopfloor changed` (changed.py) uses them to decide which images
-a push rebuilds and bumps. `build_images` is `make images` here (podman, from a base made locally with
-debootstrap because these machines reach no container registry), `scripts/deploy/build-images.sh` on
-CodeBuild (docker) and `make kind-deploy` (docker).
+One Dockerfile (at the repository root) makes every image: a service image per service found under
+apps/ (target `service`, build args SERVICE and PORT, the port from the service's [tool.shopfloor]
+table) and the tools image (target `tools`: the CLI's base install, which the PostSync smoke Job
+runs). `image_specs` is the one statement of which images there are and how each is built;
+`image_inputs` reads what each is made of from the Dockerfile's COPY lines, and `shopfloor changed`
+(changed.py) uses that to decide which images a push rebuilds and bumps. `build_images` is
+`make images` here (podman, from a base made locally with debootstrap because these machines reach
+no container registry), `scripts/deploy/build-images.sh` on CodeBuild (docker) and
+`make kind-deploy` (docker).
 """
 
 from __future__ import annotations
@@ -20,16 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shopfloor.delivery import DEFAULT_REPOSITORY_PREFIX
+from shopfloor.delivery import DEFAULT_REPOSITORY_PREFIX, TOOLS_IMAGE
+from shopfloor.delivery.dockerfile import DockerfileError, context_paths
 from shopfloor.delivery.git import git
+from shopfloor.local.discovery import DiscoveryError, discover_services
 
-# What every image is built from, besides its own service folder (see each Dockerfile).
-SHARED_INPUTS = (
-    ".dockerignore",
-    "requirements/images/build.txt",
-    "libs/shopfloor-common/pyproject.toml",
-    "libs/shopfloor-common/src/",
-)
+DOCKERFILE = "Dockerfile"
+# Besides what the Dockerfile copies: the Dockerfile itself and the context's allow-list.
+BUILD_FILES = (".dockerignore", DOCKERFILE)
 
 # The locally made stand-in for python:3.11-slim-bookworm: Debian bookworm's own Python 3.11.
 LOCAL_BASE_IMAGE = "localhost/shopfloor/python-base:3.11-bookworm"
@@ -52,20 +54,45 @@ class ImagesError(Exception):
     """A problem to report to the user as it is, with exit status 2."""
 
 
-def image_inputs(service: str) -> tuple[str, ...]:
-    """Repository paths (a trailing / means a folder) whose content makes up `service`'s image."""
-    return (
-        *SHARED_INPUTS,
-        f"requirements/images/{service}.txt",
-        f"apps/{service}/Dockerfile",
-        f"apps/{service}/pyproject.toml",
-        f"apps/{service}/src/",
-    )
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image: its name (the repository's last part), Dockerfile stage and build arguments."""
+
+    name: str
+    target: str
+    build_args: tuple[tuple[str, str], ...] = ()
+
+    def matrix_entry(self) -> dict[str, str]:
+        """What the release workflow's build matrix needs (build-push-action's inputs)."""
+        return {
+            "name": self.name,
+            "target": self.target,
+            "build_args": "".join(f"{key}={value}\n" for key, value in self.build_args),
+        }
 
 
-def image_services(repo: Path) -> list[str]:
-    """The services that have an image: every apps/<service> with a Dockerfile."""
-    return sorted(path.parent.name for path in (repo / "apps").glob("*/Dockerfile"))
+def image_specs(repo: Path) -> list[ImageSpec]:
+    """Every image: one per service under apps/ (in name order), then the tools image."""
+    try:
+        services = discover_services(repo)
+    except DiscoveryError as exc:
+        raise ImagesError(str(exc)) from None
+    specs = [ImageSpec(s.name, "service", (("SERVICE", s.name), ("PORT", str(s.port)))) for s in services]
+    return [*specs, ImageSpec(TOOLS_IMAGE, "tools")]
+
+
+def image_names(repo: Path) -> list[str]:
+    return [spec.name for spec in image_specs(repo)]
+
+
+def image_inputs(repo: Path, spec: ImageSpec) -> tuple[str, ...]:
+    """Repository paths (files or folders) whose content makes up the image."""
+    try:
+        text = (repo / DOCKERFILE).read_text(encoding="utf-8")
+        copied = context_paths(text, spec.target, dict(spec.build_args), image=spec.name)
+    except (OSError, DockerfileError) as exc:
+        raise ImagesError(str(exc)) from None
+    return (*BUILD_FILES, *copied)
 
 
 def git_output(repo: Path, *args: str, what: str) -> str:
@@ -80,7 +107,7 @@ def git_output(repo: Path, *args: str, what: str) -> str:
 @dataclass(frozen=True)
 class BuildOptions:
     repo: Path
-    services: Sequence[str]
+    images: Sequence[str]
     engine: str = "podman"
     repository_prefix: str = DEFAULT_REPOSITORY_PREFIX
     tag: str = "dev"
@@ -93,7 +120,7 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class BuiltImage:
-    service: str
+    name: str
     image: str
     digest: str | None
     size_bytes: int
@@ -101,13 +128,13 @@ class BuiltImage:
 
 
 def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> list[BuiltImage]:
-    """Build (and with `push`, push) each service image; say what happens as it happens."""
-    known = image_services(options.repo)
-    unknown = sorted(set(options.services) - set(known))
+    """Build (and with `push`, push) each image; say what happens as it happens."""
+    specs = {spec.name: spec for spec in image_specs(options.repo)}
+    unknown = sorted(set(options.images) - set(specs))
     if unknown:
-        raise ImagesError(f"no image for {', '.join(unknown)} (services with a Dockerfile: {', '.join(known)})")
+        raise ImagesError(f"no image named {', '.join(unknown)} (the images: {', '.join(specs)})")
     engine = _engine_path(options.engine)
-    services = list(options.services) or known
+    chosen = [specs[name] for name in options.images] if options.images else list(specs.values())
     env = engine_env(options.repo, options.engine)
     base_image = options.base_image
     if options.local_base:
@@ -117,11 +144,13 @@ def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> l
     )
 
     built = []
-    for number, service in enumerate(services, start=1):
-        image = f"{options.repository_prefix}/{service}:{options.tag}"
-        say(f"[{number}/{len(services)}] building {image}")
+    for number, spec in enumerate(chosen, start=1):
+        image = f"{options.repository_prefix}/{spec.name}:{options.tag}"
+        say(f"[{number}/{len(chosen)}] building {image}")
         started = time.monotonic()
-        command = [engine, "build", "--file", f"apps/{service}/Dockerfile", "--tag", image]
+        command = [engine, "build", "--file", DOCKERFILE, "--target", spec.target, "--tag", image]
+        for key, value in spec.build_args:
+            command += ["--build-arg", f"{key}={value}"]
         command += ["--build-arg", f"REVISION={revision}"]
         if options.source:
             command += ["--build-arg", f"SOURCE={options.source}"]
@@ -132,20 +161,34 @@ def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> l
             command += ["--format", "docker"]
             if options.local_base:
                 command += ["--pull=never"]
-            # podman 4.3 reuses a cached LABEL layer when only a build arg changed: label explicitly.
-            command += ["--label", f"org.opencontainers.image.revision={revision}"]
-            if options.source:
-                command += ["--label", f"org.opencontainers.image.source={options.source}"]
             if _HOST_CA_BUNDLE.is_file():
                 command += ["--volume", f"{_HOST_CA_BUNDLE}:{_HOST_CA_BUNDLE}:ro"]
         command.append(".")
-        _run(command, cwd=options.repo, env=env, what=f"building {service}")
+        _run(command, cwd=options.repo, env=env, what=f"building {spec.name}")
+        if options.engine == "podman":
+            labels = {"org.opencontainers.image.revision": revision}
+            if options.source:
+                labels["org.opencontainers.image.source"] = options.source
+            _label_podman_image(engine, image, labels, env)
         digest = _push(engine, options.engine, image, env) if options.push else None
         seconds = time.monotonic() - started
         size = int(_output([engine, "image", "inspect", "--format", "{{.Size}}", image], env=env).strip() or 0)
-        say(f"[{number}/{len(services)}] {image}: {size / 1e6:.0f} MB in {seconds:.0f} s")
-        built.append(BuiltImage(service, image, digest, size, round(seconds, 1)))
+        say(f"[{number}/{len(chosen)}] {image}: {size / 1e6:.0f} MB in {seconds:.0f} s")
+        built.append(BuiltImage(spec.name, image, digest, size, round(seconds, 1)))
     return built
+
+
+def _label_podman_image(engine: str, image: str, labels: dict[str, str], env: dict[str, str]) -> None:
+    """Set `labels` on `image` with a one-line build (`FROM image`). podman 4.3 reuses a cached LABEL
+    layer when only a build arg changed, which would stamp an old revision, and its --label applies
+    to the Dockerfile's last stage only (not to the tools target): a build whose Containerfile is just
+    FROM gets the literal values, so its cache can never hold a stale one."""
+    with tempfile.TemporaryDirectory(prefix="shopfloor-label-") as folder:
+        (Path(folder) / "Containerfile").write_text(f"FROM {image}\n", encoding="utf-8")
+        command = [engine, "build", "--format", "docker", "--pull=never", "--tag", image]
+        for key, value in labels.items():
+            command += ["--label", f"{key}={value}"]
+        _run([*command, folder], env=env, what=f"labelling {image}", quiet=True)
 
 
 def write_report(built: Sequence[BuiltImage], path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from shopfloor.delivery import PROMOTION_ORDER
 from shopfloor.delivery.git import commit, current_branch, git
-from shopfloor.delivery.image_files import IMAGE_FILE, DeliveryError, ImageRef, image_path, read_image
+from shopfloor.delivery.image_files import DeliveryError, ImageRef, image_path, images_with_files, read_image
 
 
 def next_environment(source: str, target: str) -> None:
@@ -26,11 +26,6 @@ def next_environment(source: str, target: str) -> None:
             raise DeliveryError(f"{source} is the last environment: there is nothing to promote it to")
         hint = " (promote to staging first; prod only takes what staging runs)" if target == "prod" else ""
         raise DeliveryError(f"refusing to promote {source} -> {target}: the next environment is {wanted}{hint}")
-
-
-def promotable_services(repo: Path, source: str) -> list[str]:
-    folder = repo / "environments" / source
-    return sorted(p.parent.name for p in folder.glob(f"*/{IMAGE_FILE}"))
 
 
 @dataclass(frozen=True)
@@ -71,7 +66,7 @@ def plan_promotion(
     syncs; a file edited but not merged there is not running yet). For prod the source is
     staging, so prod only ever receives what staging runs."""
     next_environment(source, target)
-    available = promotable_services(repo, source)
+    available = images_with_files(repo, source)
     chosen = list(services) if services else available
     unknown = [s for s in chosen if s not in available]
     if unknown:
@@ -107,7 +102,7 @@ def commit_message(source: str, target: str, changes: Sequence[Change]) -> str:
     services = ", ".join(change.service for change in changes)
     lines = [f"Promote {source} -> {target}: {services}", ""]
     lines += [f"- {c.service}: {c.old.short or '(none)'} -> {c.new.short}" for c in changes]
-    lines += ["", f"Copied from environments/{source}/<service>/{IMAGE_FILE} by `shopfloor promote`."]
+    lines += ["", f"Copied from each image's file under environments/{source}/ by `shopfloor promote`."]
     return "\n".join(lines) + "\n"
 
 
