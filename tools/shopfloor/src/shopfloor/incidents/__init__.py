@@ -1,0 +1,1 @@
+"""Incidents: postmortems drafted from what a chaos run or a lab recorded, and linted."""

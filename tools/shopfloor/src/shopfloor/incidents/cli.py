@@ -1,0 +1,63 @@
+"""Incident commands: `postmortem` (lint; draft from a chaos record or a lab run)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shopfloor.commands import CommandError, CommandGroup
+
+TITLE = "incidents"
+
+
+def register(group: CommandGroup) -> None:
+    postmortem = group.add(
+        "postmortem",
+        help="postmortems in the project's format (docs/postmortems/TEMPLATE.md): lint, draft",
+        handler=_postmortem,
+    )
+    actions = postmortem.add_subparsers(dest="postmortem_command", required=True, metavar="ACTION")
+    lint = actions.add_parser(
+        "lint",
+        help="check sections, timeline order and (with --alerts) that the alerts it names happened then",
+        description="Check postmortems: every section of the template in order and filled (a draft may keep "
+        "its prompts with --draft), every timeline line `- YYYY-MM-DD HH:MM:SS — what (source)` in UTC and "
+        "oldest first, and, given the delivered alerts (the local receiver's alerts.jsonl or a chaos record's), "
+        "that each alert the timeline names was delivered at that time. Exit 1 when a problem is found.",
+    )
+    lint.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    lint.add_argument("--alerts", type=Path, metavar="FILE", help="alerts delivered (JSON lines of the receiver)")
+    lint.add_argument("--draft", action="store_true", help="allow the template's <prompts> (a draft)")
+    lint.add_argument("--tolerance", type=float, default=2.0, metavar="SECONDS", help="for alert times (default 2)")
+
+
+def _postmortem(args: argparse.Namespace) -> int:
+    if args.postmortem_command == "lint":
+        return _lint(args)
+    raise CommandError(f"unknown action {args.postmortem_command}")
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from shopfloor.incidents.postmortem import lint
+    from shopfloor.observe.receiver import read_events
+
+    alerts = None
+    if args.alerts is not None:
+        if not args.alerts.is_file():
+            raise CommandError(f"--alerts: no file {args.alerts}")
+        alerts = read_events(args.alerts)
+    failed = 0
+    for path in args.files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror}") from None
+        problems = lint(text, alerts=alerts, tolerance=timedelta(seconds=args.tolerance), allow_placeholders=args.draft)
+        for problem in problems:
+            print(f"{path}: {problem}")
+        failed += bool(problems)
+    if not failed:
+        print(f"{len(args.files)} postmortem(s) fine")
+    return 1 if failed else 0
