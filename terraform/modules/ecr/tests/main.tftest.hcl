@@ -15,8 +15,8 @@ run "one_hardened_repository_per_service" {
   }
 
   assert {
-    condition     = toset(keys(aws_ecr_repository.service)) == toset(["frontend", "api-gateway", "catalog", "orders"]) && aws_ecr_repository.service["catalog"].name == "shopfloor/catalog"
-    error_message = "repositories are shopfloor/<service>, as environments/<env>/<service>/image.yaml names them"
+    condition     = toset(keys(aws_ecr_repository.service)) == toset(["frontend", "api-gateway", "catalog", "orders", "tools"]) && aws_ecr_repository.service["catalog"].name == "shopfloor/catalog"
+    error_message = "repositories are shopfloor/<image>, as environments/<env>/<service>/image.yaml and tools-image.yaml name them"
   }
   assert {
     condition     = alltrue([for repo in aws_ecr_repository.service : repo.image_tag_mutability == "IMMUTABLE" && repo.image_scanning_configuration[0].scan_on_push])
