@@ -273,7 +273,7 @@ def test_a_test_that_does_not_exist_is_reported() -> None:
 
 
 def test_a_path_that_does_not_exist_is_reported() -> None:
-    text = broken("`apps/*/Dockerfile`", "`apps/*/Containerfile`")
+    text = broken("| `Dockerfile` |", "| `apps/*/Containerfile` |")
     line = line_of(text, "Containerfile")
     assert document_problems(text) == [
         f"line {line} (prd FR-1.1): implemented in names apps/*/Containerfile, which does not exist"
