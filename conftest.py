@@ -23,7 +23,22 @@ from pathlib import Path
 import pytest
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_url_of_this_worker(url: str) -> str:
+    """Under pytest-xdist each worker flushes a Redis database of its own (the one after the base
+    database for gw0, and so on), so workers never empty each other's data."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    base, _, database = url.rpartition("/")
+    return f"{base}/{(int(database or 0) + 1 + int(worker[2:])) % 16}"
+
+
+# Set back into the environment, so suites that read TEST_REDIS_URL themselves get the same one.
+TEST_REDIS_URL = os.environ["TEST_REDIS_URL"] = _redis_url_of_this_worker(
+    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -223,3 +238,23 @@ def tls_redis(tls_redis_server: TlsRedis) -> Iterator[TlsRedis]:
     yield tls_redis_server
     client.flushall()
     client.close()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Whole test modules go to one worker (their module-scoped stacks start once), and the suites
+    that share a session-wide workspace (terraform's initialised providers, the built images) each
+    go whole to one worker, so nothing expensive is done twice."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = ("tests/terraform/", "tests/images/")
+
+    class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            for folder in shared:
+                if path.startswith(folder):
+                    return folder
+            scope: str = super()._split_scope(nodeid)
+            return scope
+
+    return SuiteScheduling(config, log)
