@@ -101,6 +101,8 @@ class CatalogServer:
             image_dir=self.image_dir,
             access_log=False,
             environment="test",
+            # The tests are about outcomes under contention, not latency: a queued connection waits.
+            db_pool_timeout_seconds=60,
         )
         self._server.serve(FaultyCatalog(create_catalog_app(settings), self.faults))
 

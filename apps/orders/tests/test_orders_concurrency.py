@@ -20,6 +20,7 @@ async def test_100_concurrent_checkouts_against_stock_10_confirm_exactly_10(
         pending_timeout_seconds=30,
         db_pool_size=5,
         db_max_overflow=5,
+        db_pool_timeout_seconds=60,  # a busy 2-core machine makes 100 queued checkouts wait longer than 5 s
     ) as shop:
         await shop.add_product("LIMITED", stock=10)
 

@@ -72,7 +72,10 @@ async def test_the_cache_works_over_tls_with_the_password_in_the_url(tls_redis: 
 async def test_the_password_may_come_from_its_own_setting(tls_redis: Any) -> None:
     """REDIS_URL in the ConfigMap, REDIS_PASSWORD from the Secret."""
     settings = CacheSettings(
-        redis_url=tls_redis.url(), redis_password=SecretStr(tls_redis.password), redis_ca_file=tls_redis.ca_file
+        redis_url=tls_redis.url(),
+        redis_password=SecretStr(tls_redis.password),
+        redis_ca_file=tls_redis.ca_file,
+        redis_timeout_seconds=2,  # a TLS handshake on a busy machine can take longer than the 0.25 s default
     )
     cache = create_cache(settings)
     try:
