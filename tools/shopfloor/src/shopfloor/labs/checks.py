@@ -35,8 +35,8 @@ from typing import Any
 
 import aiohttp
 
+from shopfloor.labs.common import HOT_SKU, read_env_file
 from shopfloor.labs.model import Lab, lab_folder
-from shopfloor.labs.supervisor import HOT_SKU, read_env_file
 
 MAX_REQUESTS_PER_JOURNEY = 300
 GIT = shutil.which("git") or "git"

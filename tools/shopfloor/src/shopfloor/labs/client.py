@@ -13,8 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from shopfloor.labs.common import STATE_FILE
 from shopfloor.labs.model import labs_root
-from shopfloor.labs.supervisor import STATE_FILE
 
 START_TIMEOUT_SECONDS = 240.0
 REQUEST_TIMEOUT_SECONDS = 300.0  # an inject waits for restarts and, for some labs, an incident window
