@@ -41,6 +41,12 @@ def register(group: CommandGroup) -> None:
         "status", help="where the lab shop is (URLs, files, pids, releases) and the lab running"
     )
     status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--wait",
+        action="store_true",
+        help="first wait until the deploy repository's HEAD is deployed and every service is up (2 minutes at "
+        "most), then until the shop serves a product read and a checkout again (a minute at most; exit 1 if not)",
+    )
     status.add_argument("--pid", metavar="SERVICE", help="print only this service's process id (for kill)")
     status.add_argument(
         "--get",
@@ -256,6 +262,7 @@ def _rel(repo: Path, path: str) -> str:
 
 def _status(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     from shopfloor.labs import client
 
@@ -267,7 +274,10 @@ def _status(args: argparse.Namespace) -> int:
         print("no lab shop is running (`shopfloor lab start ID` starts one)")
         return 1
     try:
-        state = client.call(repo, "GET", "/status")
+        state = client.settled(repo) if args.wait else client.call(repo, "GET", "/status")
+        if args.wait and not client.call(repo, "GET", "/serving?timeout=60")["serving"]:
+            print("the shop is deployed but does not serve product reads and checkouts yet", file=sys.stderr)
+            return 1
     except client.ShopError as exc:
         raise CommandError(str(exc)) from None
     if args.pid:
@@ -395,7 +405,7 @@ def _verify(args: argparse.Namespace) -> int:
         checks.append(CheckResult("the checks of the lab", bool(result.ok), str(result.output).strip()[-2000:]))
     elif lab.runs_on == "local-stack":
         try:
-            state = client.call(repo, "GET", "/status")
+            state = client.settled(repo)
             if state["lab"] != lab.id:
                 raise CommandError(
                     f"the lab shop runs {state['lab'] or 'no lab'}, not {lab.id}: `shopfloor lab start {lab.id}`"

@@ -431,11 +431,35 @@ class LabShop:
             if env != self.effective_env(n, self.healthy_files()[f"{n}.env"])
         }
         await self.sync(force=changed)
+        await self.wait_serving()
         self.lab = None
         self.injected_at = None
         self.customers_per_second = self.normal_customers
         self.customers_on.set()
         self.say("reset: the shop is healthy")
+
+    async def wait_serving(self, timeout_seconds: float = 60.0) -> bool:
+        """Until a product read and a checkout through the edge both succeed three times in a row
+        (the callers' circuit breakers close a few seconds after a restart), at most `timeout_seconds`."""
+        order = {"items": [{"sku": HOT_SKU, "quantity": 1}], "customer": {"name": "Lab", "email": "lab@x.io"}}
+        deadline = time.monotonic() + timeout_seconds
+        good = 0
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(f"{self.shop.edge_url}/api/products/MUG-001") as read:
+                        read_ok = read.status == 200
+                    headers = {"Idempotency-Key": f"lab-reset-{uuid.uuid4().hex}"}
+                    async with session.post(f"{self.shop.edge_url}/api/orders", json=order, headers=headers) as buy:
+                        buy_ok = buy.status == 201
+                except (aiohttp.ClientError, TimeoutError):
+                    read_ok = buy_ok = False
+                good = good + 1 if read_ok and buy_ok else 0
+                if good >= 3:
+                    return True
+                await asyncio.sleep(0.5)
+        self.say(f"the shop did not serve within {timeout_seconds:g}s of the reset")
+        return False
 
     async def fault_active(self) -> dict[str, bool]:
         """Whether each fault of the running lab is still in effect (the tolerate rule)."""
@@ -503,7 +527,8 @@ class LabShop:
                 name: {
                     "url": self.shop.url(name),
                     "pid": process.pid if process.returncode is None else None,
-                    "running": process.returncode is None,
+                    # running = up and ready: not exited, and no restart (rollout, kubelet) under way
+                    "running": process.returncode is None and not self.locks[name].locked(),
                     "release": read_env_file(self.deployed_files.get(f"{name}.env", "")).get(
                         "VERSION", INITIAL_VERSION
                     ),
@@ -581,6 +606,13 @@ def control_app(shop: LabShop, done: asyncio.Event) -> web.Application:
             restarted = await shop.sync()
         return web.json_response({"deployed": shop.deployed_head, "restarted": restarted})
 
+    async def serving(request: web.Request) -> web.Response:
+        try:
+            timeout = min(float(request.query.get("timeout", "60")), 120.0)
+        except ValueError:
+            return web.json_response({"error": "timeout: seconds expected"}, status=400)
+        return web.json_response({"serving": await shop.wait_serving(timeout)})
+
     async def stop(_request: web.Request) -> web.Response:
         done.set()
         return web.json_response({"stopping": True})
@@ -592,6 +624,7 @@ def control_app(shop: LabShop, done: asyncio.Event) -> web.Application:
     app.router.add_get("/fault-active", fault_active)
     app.router.add_post("/customers", customers)
     app.router.add_post("/sync", sync)
+    app.router.add_get("/serving", serving)
     app.router.add_post("/stop", stop)
     return app
 
