@@ -15,7 +15,7 @@
     deploy: {svc: {K: v}}   the deploy repository's HEAD (deployed) sets K to v for svc; null = K
                             not set; ">=N" = a number at least N
     consistency: true       shopfloor check-consistency against the stock at the lab's start, with
-                            the customers paused
+                            the customers paused and orders PENDING for at most 15 s
     no_lock: true           no session of catalog's database has sat in a transaction for 2 s
     postmortem: true        var/labs/<id>/postmortem.md passes `shopfloor postmortem lint` against
                             the alerts delivered, and its timeline names an alert the lab expects
@@ -199,7 +199,7 @@ async def check_consistency(state: Mapping[str, Any]) -> CheckResult:
         report = await run_check(
             Endpoints.direct(services["catalog"]["url"], services["orders"]["url"]),
             initial_stock=initial,
-            max_pending_age_seconds=30,
+            max_pending_age_seconds=15,
             settle_seconds=25,
         )
     except (ConsistencyError, OSError, ValueError) as exc:

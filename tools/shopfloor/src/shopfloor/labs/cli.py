@@ -412,8 +412,10 @@ def _verify(args: argparse.Namespace) -> int:
                 )
             active = client.call(repo, "GET", "/fault-active")
 
+            customers_were_on = bool(state["customers"]["on"])
+
             def pause(on: bool) -> None:
-                client.call(repo, "POST", "/customers", {"on": on})
+                client.call(repo, "POST", "/customers", {"on": on and customers_were_on})
 
             checks += asyncio.run(run_stack_checks(repo, lab, state, active, pause))
         except client.ShopError as exc:

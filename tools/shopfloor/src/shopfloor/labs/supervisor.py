@@ -192,6 +192,9 @@ class LabShop:
             shutil.rmtree(self.deploy)
         self.deploy.mkdir(parents=True)
         await self.git("init", "-q", "-b", "main")
+        # The learner's commits and reverts work on a machine with no git identity configured.
+        await self.git("config", "user.name", "shopfloor learner")
+        await self.git("config", "user.email", "learner@localhost")
         for name, text in self.healthy_files().items():
             (self.deploy / name).write_text(text, encoding="utf-8")
         await self.git("add", "-A")
@@ -390,6 +393,12 @@ class LabShop:
             # The incident is over by itself (a hang, a failover window): what it left behind is the lab.
             await asyncio.sleep(float(seconds))
             await self._remove_injectors()
+        if stack.get("traffic", {}).get("quiet_after"):
+            # The shop is closed (for the night): no customer moves the books while they are checked.
+            self.customers_on.clear()
+        later = stack.get("traffic", {}).get("after_seconds")
+        if later:
+            await asyncio.sleep(float(later))  # time passes: what the incident left behind gets old
         self.say(f"lab {lab.id}: started")
 
     async def snapshot(self) -> None:
