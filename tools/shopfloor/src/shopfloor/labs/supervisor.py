@@ -583,10 +583,17 @@ def control_app(shop: LabShop, done: asyncio.Event) -> web.Application:
         body = await request.json()
         try:
             lab = find_lab(shop.repo, str(body.get("lab", "")))
-            async with shop.busy:
-                await shop.inject(lab)
-        except (LabError, InjectError, StackError) as exc:
+        except LabError as exc:
             return web.json_response({"error": str(exc)}, status=409)
+        async with shop.busy:
+            running = shop.lab
+            try:
+                await shop.inject(lab)
+            except (InjectError, StackError, OSError) as exc:
+                if running is None:  # half a lab helps nobody: take back what was injected
+                    with contextlib.suppress(InjectError, StackError, OSError):
+                        await shop.reset()
+                return web.json_response({"error": str(exc)}, status=409)
         write_state(shop.state, shop.status())
         return web.json_response(shop.status())
 
