@@ -84,6 +84,17 @@ def register(group: CommandGroup) -> None:
     report.add_argument("--json", action="store_true")
     report.set_defaults(handler=_report)
 
+    alerts = actions.add_parser(
+        "alerts",
+        help="the alerts delivered since the lab started (the lab shop's receiver); --wait for the lab's own",
+        description="The alerts the lab shop's Alertmanager delivered since this lab started, oldest first: when, "
+        "firing or resolved, the alert and where. With --wait, first wait (at most that long) until one of the "
+        "alerts the lab expects has fired; exit 1 if none did.",
+    )
+    alerts.add_argument("lab_id", metavar="ID")
+    alerts.add_argument("--wait", type=float, default=0.0, metavar="SECONDS")
+    alerts.set_defaults(handler=_alerts)
+
     draft = actions.add_parser(
         "postmortem",
         help="draft the postmortem of a lab run: var/labs/<id>/postmortem.md, timeline from the alerts and deploys",
@@ -237,11 +248,14 @@ def _start(args: argparse.Namespace) -> int:
             redis=args.redis or client.default_redis(),
             customers=args.customers,
         )
+        from shopfloor.labs.progress import now
+
+        began = now()  # the incident begins with the injection (an incident lab's happens during it)
         state = client.call(repo, "POST", "/inject", {"lab": lab.id})
     except client.ShopError as exc:
         raise CommandError(str(exc)) from None
     folder.mkdir(parents=True, exist_ok=True)
-    progress.start(lab.id)
+    progress.start(lab.id).started_at = began
     progress.save()
     print(f"lab {lab.id} started: something is wrong with the shop. Read labs/{lab.id}/README.md.")
     print(f"  the shop:      {state['edge_url']}")
@@ -521,12 +535,10 @@ def _report(args: argparse.Namespace) -> int:
 
 def _postmortem(args: argparse.Namespace) -> int:
     import subprocess
-    import time
     from datetime import UTC, datetime
 
     from shopfloor.incidents.postmortem import Draft, TimelineEvent, alert_events, render
     from shopfloor.labs import client
-    from shopfloor.observe.receiver import read_events
 
     repo = repo_root(args)
     lab = _lab(repo, args.lab_id)
@@ -541,14 +553,9 @@ def _postmortem(args: argparse.Namespace) -> int:
         raise CommandError(f"{path} exists: edit it, or --force to draft it again")
     started = datetime.fromisoformat(attempt.started_at)
     alerts_file = Path(state["alerts_file"])
-    deadline = time.monotonic() + args.wait
-    while True:
-        alerts = [a for a in read_events(alerts_file) if a.received_at >= started] if alerts_file.exists() else []
-        if not lab.alerts or {a.alertname for a in alerts if a.status == "firing"} & set(lab.alerts):
-            break
-        if time.monotonic() >= deadline:
-            raise CommandError(f"none of the lab's alerts ({', '.join(lab.alerts)}) was delivered yet: wait and retry")
-        time.sleep(1)
+    alerts = _lab_alerts(lab, alerts_file, started, args.wait)
+    if alerts is None:
+        raise CommandError(f"none of the lab's alerts ({', '.join(lab.alerts)}) was delivered yet: wait and retry")
     events = alert_events(alerts)
     log = subprocess.run(  # noqa: S603 - git on the lab's own deploy repository
         ["git", "-C", state["deploy_repo"], "log", "--format=%ct %s", f"--since={int(started.timestamp()) - 600}"],  # noqa: S607
@@ -575,6 +582,60 @@ def _postmortem(args: argparse.Namespace) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(draft), encoding="utf-8")
     print(f"wrote {path}: replace every <prompt>, then `shopfloor lab verify {lab.id}`")
+    return 0
+
+
+def _lab_alerts(lab, alerts_file: Path, started, wait: float):  # type: ignore[no-untyped-def]
+    """The alerts delivered since `started`, and those still firing then; None when the lab
+    expects alerts and none of them fired within `wait` seconds."""
+    import time
+    from typing import Any
+
+    from shopfloor.observe.receiver import read_events
+
+    deadline = time.monotonic() + wait
+    while True:
+        events = read_events(alerts_file) if alerts_file.exists() else []
+        # Alerts still firing when the lab began (a shared shop, an earlier incident) belong to it
+        # too: Alertmanager does not deliver them again as new.
+        last_before: dict[tuple[str, ...], Any] = {}
+        for event in events:
+            if event.received_at < started:
+                last_before[tuple(sorted(f"{k}={v}" for k, v in event.labels.items()))] = event
+        alerts = sorted(
+            [e for e in last_before.values() if e.status == "firing"] + [e for e in events if e.received_at >= started],
+            key=lambda e: e.received_at,
+        )
+        if not lab.alerts or {a.alertname for a in alerts if a.status == "firing"} & set(lab.alerts):
+            return alerts
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(1)
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from shopfloor.labs import client
+
+    repo = repo_root(args)
+    lab = _lab(repo, args.lab_id)
+    progress = _progress(repo)
+    try:
+        attempt = progress.attempt(lab.id)
+        state = client.call(repo, "GET", "/status")
+    except (ValueError, client.ShopError) as exc:
+        raise CommandError(str(exc)) from None
+    alerts = _lab_alerts(lab, Path(state["alerts_file"]), datetime.fromisoformat(attempt.started_at), args.wait)
+    if alerts is None:
+        print(f"none of the alerts this lab expects ({', '.join(lab.alerts)}) fired within {args.wait:g}s")
+        return 1
+    for alert in alerts:
+        where = " ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k in {"slo", "job", "upstream"})
+        when = alert.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when}  {alert.status:<8} {alert.alertname:<20} {where}")
+    if not alerts:
+        print("no alert delivered since the lab started")
     return 0
 
 
