@@ -213,3 +213,26 @@ resource "aws_acm_certificate" "shop" {
     create_before_destroy = true
   }
 }
+
+# Central logs (issue 13): the pods' log group, its key, Fluent Bit's write access (IRSA on EKS,
+# the node role on K3s) and the saved Logs Insights queries.
+module "logs" {
+  source = "../modules/logs"
+
+  name              = local.name
+  platform          = local.platform
+  retention_days    = var.log_retention_days
+  oidc_provider_arn = local.on_eks ? module.eks[0].oidc_provider_arn : null
+  node_role_name    = local.on_k3s ? module.k3s[0].node_role_name : null
+}
+
+# YACE's IRSA role (CloudWatch's RDS DatabaseConnections for RDSConnectionsNearLimit): EKS only,
+# where the shop's database is RDS; K3s has no OIDC provider and runs PostgreSQL in the cluster.
+module "yace_iam" {
+  source = "../modules/yace-iam"
+  count  = local.on_eks ? 1 : 0
+
+  name_prefix       = local.name
+  oidc_provider_arn = module.eks[0].oidc_provider_arn
+  regions           = [module.contract.region]
+}

@@ -151,3 +151,18 @@ output "aws_pipeline_connection_arn" {
   description = "GitHub connection of the optional AWS pipeline, to activate once in the console (null when it is off)."
   value       = one(module.aws_pipeline[*].connection_arn)
 }
+
+output "log_group_name" {
+  description = "The pods' CloudWatch Logs group (aws-for-fluent-bit's cloudWatchLogs.logGroupName)."
+  value       = module.logs.log_group_name
+}
+
+output "fluent_bit_role_arn" {
+  description = "IRSA role of aws-for-fluent-bit's ServiceAccount (null on K3s: the node role carries its policy)."
+  value       = module.logs.fluent_bit_role_arn
+}
+
+output "yace_role_arn" {
+  description = "IRSA role of YACE's ServiceAccount (null on K3s, where there is no RDS and no IRSA)."
+  value       = one(module.yace_iam[*].role_arn)
+}

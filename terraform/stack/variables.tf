@@ -88,3 +88,9 @@ variable "aws_pipeline_enabled" {
     error_message = "The pipeline pushes to the account's ECR repositories: enable it in the environment with owns_account_resources = true."
   }
 }
+
+variable "log_retention_days" {
+  type        = number
+  description = "Days CloudWatch Logs keeps the pods' lines (terraform/modules/logs; a period CloudWatch accepts)."
+  default     = 30
+}

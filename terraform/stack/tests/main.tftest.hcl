@@ -109,6 +109,22 @@ run "the_environment_is_built_as_its_contract_says" {
     condition     = toset(keys(output.secret_arns)) == toset(keys(output.contract.secrets))
     error_message = "every secret of the contract is declared"
   }
+  assert {
+    condition     = output.log_group_name == "/shopfloor-${var.environment}/pods"
+    error_message = "one log group per environment, named after it"
+  }
+  assert {
+    condition     = (output.fluent_bit_role_arn != null) == (output.platform == "eks")
+    error_message = "Fluent Bit has an IRSA role on EKS and none on K3s (the node role writes there)"
+  }
+  assert {
+    condition     = output.platform == "eks" || module.logs.fluent_bit_policy_arn != null
+    error_message = "on K3s the write policy exists, attached to the node role"
+  }
+  assert {
+    condition     = (output.yace_role_arn != null) == (output.platform == "eks")
+    error_message = "YACE has its IRSA role on EKS (RDS) and none on K3s"
+  }
 }
 
 run "credentials_of_another_account_are_refused" {
