@@ -53,15 +53,21 @@ PINNED = re.compile(r"\d+\.\d+\.\d+")
 GLOB = re.compile(r"[*?\[\]!{}]")
 REPO_URL = "https://github.com/shopfloor/shopfloor.git"
 # Which add-ons each cluster runs (docs/gitops.md has the table and the reasons).
+# The exporters watch PostgreSQL everywhere (RDS on EKS too) and Redis where it runs in the
+# cluster; YACE reads CloudWatch on EKS; Fluent Bit ships logs to CloudWatch wherever AWS is.
+IN_CLUSTER_EXPORTERS = {"prometheus-postgres-exporter", "prometheus-redis-exporter"}
 ADDONS = {
-    "local": {"traefik", "metrics-server", "kube-prometheus-stack"},
-    "dev": {"external-secrets", "kube-prometheus-stack"},
+    "local": {"traefik", "metrics-server", "kube-prometheus-stack", *IN_CLUSTER_EXPORTERS},
+    "dev": {"external-secrets", "kube-prometheus-stack", *IN_CLUSTER_EXPORTERS, "aws-for-fluent-bit"},
     "staging": {
         "aws-load-balancer-controller",
         "metrics-server",
         "cluster-autoscaler",
         "external-secrets",
         "kube-prometheus-stack",
+        "prometheus-postgres-exporter",
+        "prometheus-yet-another-cloudwatch-exporter",
+        "aws-for-fluent-bit",
     },
 }
 ADDONS["prod"] = ADDONS["staging"]
