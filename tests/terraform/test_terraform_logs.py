@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from shopfloor_common.logs import configure_logging
 from shopfloor_common.observability import ObservabilityMiddleware
-from tests.terraform.terraformkit import MODULES, TerraformWorkspace, named, output_text, parse
+from tests.terraform.terraformkit import MODULES, REPO, TerraformWorkspace, named, output_text, parse
 
 # Logs Insights' own fields and the query language's words: not fields of the lines.
 INSIGHTS_WORDS = {"fields", "filter", "stats", "sort", "limit", "by", "as", "and", "or", "not", "in", "asc", "desc"}
@@ -40,12 +41,28 @@ def queries() -> dict[str, str]:
 
 
 def fields_of(query: str) -> set[str]:
-    """The record fields a query reads: identifiers outside strings, less @-fields, words, functions
-    and the names it defines with `as`."""
+    """The record fields a query reads (dotted: data.service): identifiers outside strings, less
+    @-fields, words, functions and the names it defines with `as`."""
     unquoted = re.sub(r'"[^"]*"', '""', query)
     defined = set(re.findall(r"\bas\s+(\w+)", unquoted))
-    words = set(re.findall(r"(?<![@\w])([A-Za-z_]\w*)", unquoted))
+    words = set(re.findall(r"(?<![@\w.])([A-Za-z_][\w.]*)", unquoted))
     return words - INSIGHTS_WORDS - INSIGHTS_FUNCTIONS - defined
+
+
+def merge_log_key() -> str:
+    """Where Fluent Bit's kubernetes filter puts a line's JSON fields (aws-for-fluent-bit's values)."""
+    addons = yaml.safe_load((REPO / "argocd" / "addons" / "values.yaml").read_text(encoding="utf-8"))
+    fluent_bit = addons["addons"]["aws-for-fluent-bit"]["values"]["filter"]
+    assert fluent_bit["mergeLog"] == "On"
+    return str(fluent_bit["mergeLogKey"])
+
+
+def unmerged(fields: set[str], key: str) -> set[str]:
+    """The fields of the services' lines a query reads. A field not under `key.` is marked as read
+    at the top level, where Fluent Bit put none of them, so it matches no field of the lines."""
+    return {
+        field.removeprefix(f"{key}.") if field.startswith(f"{key}.") else f"(top level) {field}" for field in fields
+    }
 
 
 @pytest.fixture
@@ -84,18 +101,24 @@ def test_the_saved_queries_read_fields_the_services_write(service_lines: list[di
     found = queries()
     assert set(found) == {"errors_by_service", "request_trail"}
     written = {key for line in service_lines for key in line}
+    key = merge_log_key()
     for name, query in found.items():
-        assert fields_of(query), name
-        assert fields_of(query) <= written, f"{name} reads {sorted(fields_of(query) - written)}, which no line has"
+        read = unmerged(fields_of(query), key)
+        assert read, name
+        assert read <= written, f"{name} reads {sorted(read - written)}, which no line has (under {key}.)"
     # What the filters select is in the lines: an ERROR line and a 5xx access line of one request.
     assert any(line.get("level") == "ERROR" and line.get("request_id") == "trail-1" for line in service_lines)
     assert any(line.get("status") == 500 and line.get("request_id") == "trail-1" for line in service_lines)
-    assert 'level in ["ERROR", "CRITICAL"]' in found["errors_by_service"]
-    assert "status >= 500" in found["errors_by_service"]
+    assert f'{key}.level in ["ERROR", "CRITICAL"]' in found["errors_by_service"]
+    assert f"{key}.status >= 500" in found["errors_by_service"]
 
 
 def test_the_field_check_finds_a_field_nobody_writes() -> None:
-    assert fields_of('fields @timestamp, svc | filter lvl = "ERROR" | stats count(*) as n by svc') == {"svc", "lvl"}
+    query = 'fields @timestamp, data.svc, service | filter data.lvl = "ERROR" | stats count(*) as n by data.svc'
+    assert fields_of(query) == {"data.svc", "data.lvl", "service"}
+    # A field read at the top level, not under the merge key, is not one of the lines' fields.
+    assert unmerged(fields_of(query), "data") == {"svc", "lvl", "(top level) service"}
+    assert unmerged({"data.service"}, "log_processed") == {"(top level) data.service"}
 
 
 def test_the_module_documents_its_queries_and_is_wired_into_the_stack() -> None:

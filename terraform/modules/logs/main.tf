@@ -2,7 +2,8 @@
 # in one CloudWatch Logs group per environment, encrypted with the environment's own KMS key and
 # kept retention_days; Fluent Bit may only write to that group. Saved Logs Insights queries read
 # the fields the services log (shopfloor_common.logs and the access log: service, level, status,
-# route, request_id, duration_ms, message).
+# route, request_id, duration_ms, message), which Fluent Bit's kubernetes filter merges under
+# `data` (aws-for-fluent-bit's filter.mergeLogKey in argocd/addons/values.yaml).
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
@@ -120,9 +121,9 @@ resource "aws_cloudwatch_query_definition" "errors_by_service" {
   name            = "${var.name}/errors-by-service"
   log_group_names = [aws_cloudwatch_log_group.pods.name]
   query_string    = <<-EOT
-    fields @timestamp, service, level, status, route, request_id, message
-    | filter level in ["ERROR", "CRITICAL"] or status >= 500
-    | stats count(*) as errors by service
+    fields @timestamp, data.service, data.level, data.status, data.route, data.request_id, data.message
+    | filter data.level in ["ERROR", "CRITICAL"] or data.status >= 500
+    | stats count(*) as errors by data.service
     | sort errors desc
   EOT
 }
@@ -134,8 +135,8 @@ resource "aws_cloudwatch_query_definition" "request_trail" {
   name            = "${var.name}/request-trail"
   log_group_names = [aws_cloudwatch_log_group.pods.name]
   query_string    = <<-EOT
-    fields @timestamp, service, level, method, route, status, duration_ms, message
-    | filter request_id = "REQUEST_ID"
+    fields @timestamp, data.service, data.level, data.method, data.route, data.status, data.duration_ms, data.message
+    | filter data.request_id = "REQUEST_ID"
     | sort @timestamp asc
     | limit 500
   EOT

@@ -114,7 +114,7 @@ run "the_saved_queries_read_the_group" {
     error_message = "Both queries read the pods' group."
   }
   assert {
-    condition     = strcontains(aws_cloudwatch_query_definition.request_trail.query_string, "filter request_id = ")
+    condition     = strcontains(aws_cloudwatch_query_definition.request_trail.query_string, "filter data.request_id = ")
     error_message = "The request trail filters on request_id."
   }
 }
