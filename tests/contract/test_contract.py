@@ -29,6 +29,7 @@ from .contractkit import (
     addon_values,
     check_addons,
     check_data_store_egress,
+    check_database_bootstrap,
     check_edge,
     check_environment,
     check_redis,
@@ -278,3 +279,19 @@ def test_a_changed_fact_reaches_the_check_through_terraform(
     problems = check_data_store_egress(contract, rendered("prod"))
     assert "NetworkPolicy/catalog: postgresql egress to ['10.30.96.0/20'], not a database subnet" in problems
     assert "NetworkPolicy/orders: postgresql egress to ['10.30.96.0/20'], not a database subnet" in problems
+
+
+def test_no_database_bootstrap_on_rds_fails(contracts: dict[str, Contract], chart_set: ChartSet) -> None:
+    broken = broken_render(chart_set, "staging", {"postgresql": {"bootstrap": {"enabled": False}}})
+    assert check_database_bootstrap(contracts["staging"], broken) == [
+        "nothing creates the services' databases and roles on RDS (shopfloor-staging): no bootstrap Job"
+    ]
+    wrong = broken_render(
+        chart_set, "prod", {"postgresql": {"bootstrap": {"passwordsSecret": "shopfloor/prod/orders"}}}
+    )
+    assert check_database_bootstrap(contracts["prod"], wrong) == [
+        "Job/postgresql-bootstrap: catalog's password from ('shopfloor/prod/orders', 'catalog-password'), "
+        "the service reads shopfloor/prod/postgresql",
+        "Job/postgresql-bootstrap: orders's password from ('shopfloor/prod/orders', 'orders-password'), "
+        "the service reads shopfloor/prod/postgresql",
+    ]
