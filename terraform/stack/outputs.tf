@@ -151,3 +151,8 @@ output "aws_pipeline_connection_arn" {
   description = "GitHub connection of the optional AWS pipeline, to activate once in the console (null when it is off)."
   value       = one(module.aws_pipeline[*].connection_arn)
 }
+
+output "chaos_fis_experiment_template_ids" {
+  description = "FIS experiment template id per chaos/aws template (aws fis start-experiment --experiment-template-id <id>); null unless chaos_fis_enabled on EKS with RDS."
+  value       = one(module.chaos_fis[*].experiment_template_ids)
+}

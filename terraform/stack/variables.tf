@@ -88,3 +88,9 @@ variable "aws_pipeline_enabled" {
     error_message = "The pipeline pushes to the account's ECR repositories: enable it in the environment with owns_account_resources = true."
   }
 }
+
+variable "chaos_fis_enabled" {
+  type        = bool
+  description = "Create the AWS FIS role, stop alarm and experiment templates of chaos/aws (terraform/modules/chaos-fis; docs/chaos.md). Opt-in; the templates target an EKS cluster and RDS, so it is created only where the contract says both (a check warns otherwise)."
+  default     = false
+}
