@@ -10,6 +10,7 @@ old value, or the producer re-evaluated by terraform from a changed infrastructu
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from .contractkit import (
     addon_values,
     check_addons,
     check_data_store_egress,
+    check_data_store_services,
     check_database_bootstrap,
     check_edge,
     check_environment,
@@ -295,3 +297,42 @@ def test_no_database_bootstrap_on_rds_fails(contracts: dict[str, Contract], char
         "Job/postgresql-bootstrap: orders's password from ('shopfloor/prod/orders', 'orders-password'), "
         "the service reads shopfloor/prod/postgresql",
     ]
+
+
+def test_a_data_store_alias_to_another_name_fails(contracts: dict[str, Contract], chart_set: ChartSet) -> None:
+    """redis-service must alias the private zone's record Terraform keeps pointing at ElastiCache."""
+    broken = broken_render(chart_set, "prod", {"redis": {"externalName": "redis.prod.example.internal"}})
+    assert check_data_store_services(contracts["prod"], broken) == [
+        "Service/redis-service: ExternalName redis.prod.example.internal, "
+        "the contract says ExternalName redis.prod.shopfloor.internal"
+    ]
+
+
+def test_the_facts_table_follows_the_contract(contracts: dict[str, Contract]) -> None:
+    """docs/infrastructure.md's "Cross-layer facts": every contract output is some row's single
+    source, and every check a row names exists in contractkit and is run by check_environment or a
+    test here (so the table cannot claim a check that is not made)."""
+    from . import contractkit
+
+    text = (REPO / "docs" / "infrastructure.md").read_text(encoding="utf-8")
+    section = text.split("## Cross-layer facts", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    header, *body = rows
+    assert [cell.strip() for cell in header] == [
+        "fact",
+        "single source",
+        "producer in Terraform",
+        "consumers",
+        "checked by",
+    ]
+    sources = " ".join(row[1] for row in body)
+    outputs = set().union(*(contract.keys() for contract in contracts.values()))
+    unnamed = sorted(name for name in outputs if f"`{name}`" not in sources and f"({name}" not in sources)
+    assert unnamed == [], f"contract outputs no row names as its source: {unnamed}"
+    named = {name for row in body for name in re.findall(r"`(check_\w+)`", row[4])}
+    assert named, "no check named"
+    this_module = Path(__file__).read_text(encoding="utf-8")
+    missing = sorted(name for name in named if not callable(getattr(contractkit, name, None)))
+    assert missing == [], f"checks the table names that contractkit lacks: {missing}"
+    unused = sorted(name for name in named if f"{name}(" not in this_module and name != "check_environment")
+    assert unused == [], f"checks the table names that no test runs: {unused}"
