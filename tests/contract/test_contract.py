@@ -308,31 +308,47 @@ def test_a_data_store_alias_to_another_name_fails(contracts: dict[str, Contract]
     ]
 
 
-def test_the_facts_table_follows_the_contract(contracts: dict[str, Contract]) -> None:
-    """docs/infrastructure.md's "Cross-layer facts": every contract output is some row's single
-    source, and every check a row names exists in contractkit and is run by check_environment or a
-    test here (so the table cannot claim a check that is not made)."""
+FACTS_HEADER = ["fact", "single source", "producer in Terraform", "consumers", "checked by"]
+
+
+def facts_table_problems(text: str, outputs: set[str], tests_source: str) -> list[str]:
+    """What is wrong with the "Cross-layer facts" table of docs/infrastructure.md: a contract output
+    no row names as its source, a check a row names that contractkit lacks or that no test runs."""
     from . import contractkit
 
-    text = (REPO / "docs" / "infrastructure.md").read_text(encoding="utf-8")
     section = text.split("## Cross-layer facts", 1)[1].split("\n## ", 1)[0]
     rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
     header, *body = rows
-    assert [cell.strip() for cell in header] == [
-        "fact",
-        "single source",
-        "producer in Terraform",
-        "consumers",
-        "checked by",
-    ]
+    if [cell.strip() for cell in header] != FACTS_HEADER:
+        return [f"the table's columns are {[cell.strip() for cell in header]}, not {FACTS_HEADER}"]
     sources = " ".join(row[1] for row in body)
+    problems = [
+        f"contract output {name} is no row's source"
+        for name in sorted(outputs)
+        if f"`{name}`" not in sources and f"({name}" not in sources
+    ]
+    named = sorted({name for row in body for name in re.findall(r"`(check_\w+)`", row[4])})
+    problems += [
+        f"{name} is not a check of contractkit" for name in named if not callable(getattr(contractkit, name, None))
+    ]
+    problems += [f"no test runs {name}" for name in named if f"{name}(" not in tests_source]
+    return problems
+
+
+def test_the_facts_table_follows_the_contract(contracts: dict[str, Contract]) -> None:
+    """docs/infrastructure.md's "Cross-layer facts" names every contract output as a source and only
+    checks that exist and run; broken copies of it are caught."""
+    text = (REPO / "docs" / "infrastructure.md").read_text(encoding="utf-8")
     outputs = set().union(*(contract.keys() for contract in contracts.values()))
-    unnamed = sorted(name for name in outputs if f"`{name}`" not in sources and f"({name}" not in sources)
-    assert unnamed == [], f"contract outputs no row names as its source: {unnamed}"
-    named = {name for row in body for name in re.findall(r"`(check_\w+)`", row[4])}
-    assert named, "no check named"
-    this_module = Path(__file__).read_text(encoding="utf-8")
-    missing = sorted(name for name in named if not callable(getattr(contractkit, name, None)))
-    assert missing == [], f"checks the table names that contractkit lacks: {missing}"
-    unused = sorted(name for name in named if f"{name}(" not in this_module and name != "check_environment")
-    assert unused == [], f"checks the table names that no test runs: {unused}"
+    tests_source = Path(__file__).read_text(encoding="utf-8")
+    assert facts_table_problems(text, outputs, tests_source) == []
+
+    without_bucket_row = "\n".join(line for line in text.splitlines() if not line.startswith("| images bucket |"))
+    assert facts_table_problems(without_bucket_row, outputs, tests_source) == [
+        "contract output buckets is no row's source"
+    ]
+    invented = text.replace("`check_edge` |", "`check_edge`, `check_dns` |", 1)
+    assert facts_table_problems(invented, outputs, tests_source) == [
+        "check_dns is not a check of contractkit",
+        "no test runs check_dns",
+    ]
