@@ -166,3 +166,8 @@ output "yace_role_arn" {
   description = "IRSA role of YACE's ServiceAccount (null on K3s, where there is no RDS and no IRSA)."
   value       = one(module.yace_iam[*].role_arn)
 }
+
+output "chaos_fis_experiment_template_ids" {
+  description = "FIS experiment template id per chaos/aws template (aws fis start-experiment --experiment-template-id <id>); null unless chaos_fis_enabled on EKS with RDS."
+  value       = one(module.chaos_fis[*].experiment_template_ids)
+}

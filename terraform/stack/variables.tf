@@ -94,3 +94,9 @@ variable "log_retention_days" {
   description = "Days CloudWatch Logs keeps the pods' lines (terraform/modules/logs; a period CloudWatch accepts)."
   default     = 30
 }
+
+variable "chaos_fis_enabled" {
+  type        = bool
+  description = "Create the AWS FIS role, stop alarm and experiment templates of chaos/aws (terraform/modules/chaos-fis; docs/chaos.md). Opt-in; the templates target an EKS cluster and RDS, so it is created only where the contract says both (a check warns otherwise)."
+  default     = false
+}

@@ -656,7 +656,7 @@ def flow_plan(env: RenderedEnvironment) -> FlowPlan:
         if annotations.get("prometheus.io/scrape") == "true":
             expected.add(("monitoring", workload.name, int(annotations["prometheus.io/port"])))
         component = pod_labels(workload).get("app.kubernetes.io/component")
-        if component in ("server", "migrate"):
+        if component in ("server", "migrate", "bootstrap"):
             # Every service resolves names; the data stores call nobody, so not even the DNS.
             expected.add((workload.name, "dns", 53))
         is_migration = component == "migrate"
@@ -670,6 +670,11 @@ def flow_plan(env: RenderedEnvironment) -> FlowPlan:
                     backend = backend_of(host)
                     if backend:
                         expected.add((workload.name, *backend))
+            # libpq's PGHOST names a server too (the database bootstrap Job's psql).
+            if values.get("PGHOST", "").endswith("-service"):
+                backend = backend_of(values["PGHOST"])
+                if backend:
+                    expected.add((workload.name, *backend))
             if values.get("S3_BUCKET") and not is_migration:
                 # A NetworkPolicy cannot name AWS' addresses: the rule for S3 opens public HTTPS.
                 expected.add((workload.name, "aws-apis", 443))
