@@ -71,8 +71,8 @@ def test_every_experiment_is_valid_for_chaoslib_and_names_a_catalogued_fault(pat
     assert len(queries) == 2 * len(load_slos(REPO).journeys)
     assert all(p["provider"]["module"] == "chaosprometheus.probes" for p in probes if p["provider"]["type"] == "python")
     assert [p["provider"]["type"] for p in probes].count("http") == 1
-    window = "5s" if "cluster" not in experiment["tags"] else "5m"
-    assert all(f"ratio_rate{window}" in query for query in queries)
+    windows = ("1m", "5s") if "cluster" not in experiment["tags"] else ("1h", "5m")
+    assert all(f"ratio_rate{windows[0]}" in query and f"ratio_rate{windows[1]}" in query for query in queries)
     (action,) = experiment["method"]
     assert action["pauses"] == {"after": "${hold_seconds}"}
     (rollback,) = experiment["rollbacks"]
