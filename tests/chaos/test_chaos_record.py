@@ -31,6 +31,7 @@ from shopfloor.chaos.record import (
     render_history,
     write_markdown,
 )
+from shopfloor.chaos.runner import degraded_slos
 from shopfloor.cli import main
 from shopfloor.incidents.postmortem import lint
 from shopfloor.observe.slos import duration_seconds, load_slos
@@ -153,6 +154,8 @@ def test_the_blast_radius_names_what_degraded_against_its_own_baseline() -> None
     assert radius["journeys"]["product-page"]["degraded"] == []
     assert radius["endpoints"]["POST /api/orders"]["fault"]["errors"] == 24
     assert radius["journeys"]["checkout"]["recovery"]["requests"] == 8
+    # What a run waits for to recover: only the SLOs that degraded.
+    assert degraded_slos(radius) == ["browse-products-latency", "checkout-availability"]
 
 
 def test_the_error_budget_spent_is_the_bad_share_of_the_window_budget() -> None:
