@@ -44,7 +44,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from shopfloor.chaos.catalogue import Catalogue, Fault, alert_rules, load_catalogue
+from shopfloor.chaos.catalogue import Catalogue, Fault, ProxyLocal, alert_rules, load_catalogue
 from shopfloor.chaos.experiments import EXPERIMENTS_DIR, local_experiment, steady_state_queries
 from shopfloor.chaos.inject import ChaosTarget, InjectError, Injector, injector_for
 from shopfloor.chaos.provider import TOKEN_HEADER
@@ -208,6 +208,23 @@ class ControlServer:
         return web.json_response({"fault": fault, "action": action, "at": iso(at)})
 
 
+def proxied_databases(catalogue: Catalogue) -> tuple[str, ...]:
+    """The services whose PostgreSQL connections a catalogued fault acts on through a proxy."""
+    return tuple(
+        sorted(
+            {
+                str(f.local.service)
+                for f in catalogue.faults
+                if isinstance(f.local, ProxyLocal) and f.local.dependency == "postgres" and f.local.service
+            }
+        )
+    )
+
+
+def proxied_catalog(catalogue: Catalogue) -> bool:
+    return any(isinstance(f.local, ProxyLocal) and f.local.dependency == "catalog" for f in catalogue.faults)
+
+
 # --- the stack ---------------------------------------------------------------------------------------
 
 
@@ -253,7 +270,11 @@ class ChaosStack:
             ready_timeout_seconds=90,
             log_dir=state_dir / "logs",
         )
-        proxies = DependencyProxies()
+        # Proxies only where a catalogued local fault acts (catalog's database, Redis): every proxy
+        # is a hop through this process's event loop, which the load and the edge share.
+        proxies = DependencyProxies(
+            postgres=proxied_databases(catalogue), redis=True, catalog=proxied_catalog(catalogue)
+        )
         options = await proxies.prepare(options)
         observed = ObservedStack(options, ObserveOptions(prometheus_port=0, alertmanager_port=0), say=say)
         session = ChaosSession(ChaosTarget(observed.shop, proxies, hot_sku=HOT_SKU), catalogue)
