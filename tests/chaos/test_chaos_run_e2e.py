@@ -11,8 +11,8 @@ the alerts the record holds.
 
 Holds are shorter than the catalogue's durations to keep the module's time down (alerts whose rule
 waits longer than the hold are reported as not judged, and the test checks that they are). db-latency
-keeps 20 s, what checkout's latency SLO needs to page over its one-minute window (it paged after
-12 s here); db-pool-exhaustion 15 s, since checkouts first wait out catalog's pool timeout (5 s)
+keeps 20 s (checkouts fail once catalog's reservation outlasts orders' timeout; the page came after
+11-12 s here); db-pool-exhaustion 15 s, since checkouts first wait out catalog's pool timeout (5 s)
 and orders' retries before any fails (an 8 s hold paged once and missed once here).
 """
 
