@@ -205,6 +205,8 @@ class ControlServer:
                 return self._problem(404, "Not Found", f"no action {action!r}: inject or remove")
         except InjectError as exc:
             return self._problem(409, "Fault not applied", str(exc))
+        except Exception as exc:  # a restart that failed, a service that did not answer: say which
+            return self._problem(500, "Fault action failed", f"{action} {fault}: {type(exc).__name__}: {exc}")
         return web.json_response({"fault": fault, "action": action, "at": iso(at)})
 
 
@@ -638,6 +640,9 @@ async def run_fault(stack: ChaosStack, fault_id: str, options: RunOptions | None
     endpoints = Endpoints.through_gateway(f"{shop.edge_url}/api", shop.admin_key.value)
 
     say(f"{fault_id}: {fault.title}; hold {hold:g}s, recovery bound {fault.recovery_bound}")
+    # A stack may run the same fault again: this run's times are the ones it records.
+    stack.session.injected_at.pop(fault_id, None)
+    stack.session.removed_at.pop(fault_id, None)
     snapshot = await take_snapshot(endpoints, settle_seconds=30)
     load = Load(shop.edge_url, stack.source)
     started = _now()
