@@ -30,6 +30,24 @@ def register(group: CommandGroup) -> None:
     bench.add_argument("--latency-seconds", type=int, default=20, help="length of the latency scenario")
     bench.add_argument("--checkout-vus", type=int, default=16, help="virtual users of the checkout scenario")
     bench.add_argument("--checkout-seconds", type=int, default=15, help="length of the checkout scenario")
+    bench.add_argument(
+        "--spread-skus", type=int, default=50, help="products of the spread-sku checkout scenario (default 50)"
+    )
+    bench.add_argument("--pgbench-seconds", type=int, default=10, help="length of the pgbench hot-row run")
+    bench.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy flame graphs of the three services during the hot checkout run into DIR (implies --no-docs: "
+        "a profiled run's figures are not the bench's)",
+    )
+    bench.add_argument(
+        "--services-from",
+        type=Path,
+        metavar="CHECKOUT",
+        help="run the services from another checkout's .venv (e.g. a `git worktree` of main) with this bench: "
+        "before/after figures from the same harness; implies --no-docs",
+    )
     bench.add_argument("--no-docs", action="store_true", help="do not write docs/performance.md")
     bench.add_argument(
         "--compare-clients", action="store_true", help="also compare aiohttp and httpx forwarding (a small extra run)"
@@ -96,10 +114,14 @@ def _bench(args: argparse.Namespace) -> int:
         throughput_seconds=args.throughput_seconds,
         rate=args.rate,
         latency_seconds=args.latency_seconds,
-        write_docs=not args.no_docs,
+        write_docs=not args.no_docs and args.profile is None and args.services_from is None,
         compare_clients=args.compare_clients,
         checkout_vus=args.checkout_vus,
         checkout_seconds=args.checkout_seconds,
+        spread_skus=args.spread_skus,
+        pgbench_seconds=args.pgbench_seconds,
+        profile_dir=args.profile,
+        services_bin=args.services_from / ".venv" / "bin" if args.services_from else None,
     )
     return run_bench(options)
 
