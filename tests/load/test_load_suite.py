@@ -32,12 +32,12 @@ REPO = Path(__file__).resolve().parents[2]
 SHOPFLOOR = str(Path(sys.executable).parent / "shopfloor")
 
 
-def write_points(path: Path, rows: list[tuple[str, float, float]]) -> Path:
+def write_points(path: Path, rows: list[tuple[str, float, float]], journey: str = "product-page") -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["metric_name", "timestamp", "metric_value", "scenario"])
+        writer.writerow(["metric_name", "timestamp", "metric_value", "group", "scenario", "extra_tags"])
         for name, at, value in rows:
-            writer.writerow([name, at, value, "stress"])
+            writer.writerow([name, at, value, "", "stress", f"journey={journey}"])
     return path
 
 
@@ -50,6 +50,19 @@ def test_points_become_seconds_with_their_percentiles(tmp_path: Path) -> None:
     assert (seconds[0].requests, seconds[0].p50_ms, seconds[0].p99_ms, seconds[0].iterations) == (100, 51.0, 100.0, 7)
     assert seconds[1].requests == 0
     assert seconds[2].p99_ms == 50.0
+
+
+def test_latency_is_the_journeys_own_and_setup_is_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["metric_name", "timestamp", "metric_value", "group", "scenario", "extra_tags"])
+        writer.writerow(["http_req_duration", 999.0, 5000.0, "::setup", "", "journey=browse-products"])
+        writer.writerow(["http_req_duration", 1000.0, 900.0, "", "stress", "journey=checkout"])
+        writer.writerow(["http_req_duration", 1000.0, 20.0, "", "stress", "journey=product-page"])
+    seconds = per_second(path, "product-page")
+    assert len(seconds) == 1
+    assert (seconds[0].requests, seconds[0].p99_ms) == (2, 20.0)  # both requests counted, one journey's latency
 
 
 def test_the_knee_is_the_first_stretch_whose_p99_crosses_the_slo() -> None:

@@ -434,13 +434,26 @@ HOW_MEASURED = """
   latency figure is the p99 of `http_req_duration` of `POST /api/orders`. A checkout that does not
   answer 201 (a 202 means catalog did not answer the reservation in time) counts against it, and the
   orders are counted by status in orders afterwards as a cross-check.
+- **Spread-sku checkout**: the same checkout run over 50 bench products taken in turn (no single hot row).
+- **pgbench** runs what a reservation does to the database on one hot row (`BEGIN; INSERT` a
+  reservation row; `UPDATE ... SET stock = stock - 1 WHERE sku = 'HOT' AND stock >= 1; COMMIT`),
+  16 clients for 10 s on a scratch database of the same server: **hot-sku checkout / pgbench** is
+  the figure to compare across machines (target ≥ 0.13, with checkout p99 ≤ 250 ms).
+- **Mixed** (`bench/mixed.js`) last: an open model of browsing at 200 req/s (the product list, a
+  product page, a product's picture, in turn) with checkouts at 20/s alongside over the bench
+  products; p99 of reads (target 25 ms), of checkouts (250 ms), failed requests (0), and catalog's
+  product-read hit ratio over the run from its `/metrics` (`catalog_product_reads_total`, target 90%).
+- `--profile DIR` writes py-spy flame graphs of the three services during the hot checkout run (such
+  a run does not write the page); `--services-from CHECKOUT` runs another checkout's services
+  (e.g. a `git worktree` of main) under the same harness, for before/after figures.
 - `--summary-export` with `--summary-trend-stats` including `p(99)`; k6 exits 99 when the p99
   threshold is missed, and the bench still records the run.
 - `shopfloor bench --compare-clients` adds a third k6 run (`bench/client_compare.js`): one FastAPI
   hop in front of catalog (`shopfloor.measure.forwarder`), once with the services' aiohttp client and once
   with httpx's default transport, 32 VUs for 8 s each. It is why the services' client is aiohttp
   (see encode/httpx#3215).
-- Exit code: 0 when the targets are met (ratio, p99, and at most 1% of checkouts not CONFIRMED),
+- Exit code: 0 when the targets are met (ratio, p99, at most 1% of checkouts not CONFIRMED, the mixed
+  scenario's p99s and no failure),
   1 when one is missed, 2 when the bench could not run.
 """
 

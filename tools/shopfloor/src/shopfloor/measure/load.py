@@ -99,25 +99,33 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def per_second(points_csv: Path) -> list[Second]:
-    """k6's CSV output (one row per sample) as one row per second of the run."""
+def per_second(points_csv: Path, journey: str | None = None) -> list[Second]:
+    """k6's CSV output (one row per sample) as one row per second of the run: every request's
+    count, and the latency percentiles of `journey`'s requests (all requests when None), so a
+    journey is compared with its own SLO. setup()'s requests are left out."""
     durations: dict[int, list[float]] = defaultdict(list)
+    requests: dict[int, int] = defaultdict(int)
     iterations: dict[int, int] = defaultdict(int)
     with points_csv.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
+            if row.get("group", "").startswith("::setup"):
+                continue
             second = int(float(row["timestamp"]))
             if row["metric_name"] == "http_req_duration":
-                durations[second].append(float(row["metric_value"]))
+                requests[second] += 1
+                tags = row.get("extra_tags") or ""
+                if journey is None or f"journey={journey}" in tags.split("&"):
+                    durations[second].append(float(row["metric_value"]))
             elif row["metric_name"] == "iterations":
                 iterations[second] += 1
-    seconds = sorted(set(durations) | set(iterations))
+    seconds = sorted(set(requests) | set(iterations))
     if not seconds:
         return []
     start = seconds[0]
     return [
         Second(
             at=s - start,
-            requests=len(durations.get(s, [])),
+            requests=requests.get(s, 0),
             p50_ms=_percentile(durations.get(s, []), 0.5),
             p99_ms=_percentile(durations.get(s, []), 0.99),
             iterations=iterations.get(s, 0),
@@ -166,7 +174,7 @@ def draw_chart(seconds: list[Second], title: str, slo_ms: float, path: Path) -> 
     panel(
         margin + 10,
         [([s.p50_ms for s in seconds], "steelblue"), ([s.p99_ms for s in seconds], "darkorange")],
-        "latency ms: p50 blue, p99 orange",
+        f"{KNEE_JOURNEY} latency ms: p50 blue, p99 orange",
         slo_ms,
     )
     panel(2 * margin + panel_h, [([float(s.requests) for s in seconds], "seagreen")], "requests/s", None)
@@ -290,9 +298,10 @@ class LoadRun:
         code = await run_to_completion(process, limit + 60)
         if code not in (0, K6_THRESHOLDS_FAILED) or not export.exists():
             raise LoadError(f"k6 failed with exit code {code}:\n{process.tail_text(40)}")
-        seconds = per_second(points) if points.exists() else []
+        seconds = per_second(points, KNEE_JOURNEY) if points.exists() else []
         chart = out / f"{options.scenario}-{stamp}.png"
-        draw_chart(seconds, f"shopfloor load {options.scenario} against {url} ({stamp})", slo, chart)
+        title = f"shopfloor load {options.scenario} against {url} ({stamp}); latency of the {KNEE_JOURNEY} journey"
+        draw_chart(seconds, title, slo, chart)
         knee = find_knee(seconds, slo) if options.scenario == "stress" else None
         summary: dict[str, Any] = orjson.loads(export.read_bytes())
         if knee is not None:
