@@ -51,5 +51,14 @@ def test_the_reference_solution_passes_and_restores_the_repository(
     assert run.solved_digest == pristine, f"{lab}: the solution does not leave exactly the repository's files"
 
 
+@pytest.mark.parametrize("lab", LABS)
+def test_the_output_the_readme_shows_is_what_the_check_prints(runs: dict[str, LabRun], lab: str) -> None:
+    readme = (REPO / "labs" / lab / "README.md").read_text(encoding="utf-8")
+    shown = [line.strip() for line in readme.splitlines() if line.strip().startswith("prod: ")]
+    assert shown, f"{lab}: the README shows no output of the chart checks"
+    for line in shown:
+        assert line in runs[lab].broken.output, line
+
+
 def test_a_check_that_finds_nothing_says_so(runs: dict[str, LabRun]) -> None:
     assert "charts fine: prod" in runs[LABS[0]].solved.output, runs[LABS[0]].solved.output

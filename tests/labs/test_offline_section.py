@@ -5,11 +5,14 @@ missing workspace and a missing tool are refused the same way."""
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from shopfloor.incidents.knowledge import alerts
 from shopfloor.labs import offline
 from tests.labs.offlinekit import LABS, REPO, lab_documents
 
@@ -107,3 +110,51 @@ def test_a_missing_tool_is_named_with_how_to_install_it(tmp_path: Path) -> None:
     (tmp_path / "workspace").mkdir()
     with pytest.raises(offline.MissingTool, match=r"needs no-such-tool-xyz, not found on PATH"):
         offline.verify(lab, {**GOOD, "verify": ["no-such-tool-xyz --version"]}, tmp_path / "workspace")
+
+
+@pytest.mark.parametrize("lab", sorted(lab_documents()))
+def test_the_readme_shows_the_commands_the_lab_runs(lab: str) -> None:
+    """The README cannot drift from lab.yaml: it shows each verification command verbatim in a
+    shell block, the lab's lesson, and marks what needs a cluster or an account."""
+    document = lab_documents()[lab]
+    readme = (LABS / lab / "README.md").read_text(encoding="utf-8")
+    blocks = "\n".join(re.findall(r"```sh\n(.*?)```", readme, re.DOTALL))
+    for command in document["offline"]["verify"]:
+        assert command in blocks, f"{lab}: README.md does not show `{command}`"
+    assert " ".join(document["offline"]["expect"].split()) in " ".join(readme.split()), lab
+    for part in ("## Story", "## Objectives", "## Steps", f"shopfloor lab start {lab}", f"shopfloor lab verify {lab}"):
+        assert part in readme, f"{lab}: README.md lacks {part}"
+    tier = "kind" if document["layer"] == "kubernetes" else "aws"
+    assert f"<!-- needs: {tier} -->" in readme, lab
+    assert readme.count("<!-- needs: ") == readme.count("<!-- /needs -->"), lab
+
+
+CAUSES = {
+    "manifest-probe",
+    "network-policy",
+    "missing-secret",
+    "resource-limits",
+    "security-group",
+    "iam-permission",
+    "subnet-tags",
+    "availability",
+}
+
+
+@pytest.mark.parametrize("lab", sorted(lab_documents()))
+def test_what_the_lab_names_exists(lab: str) -> None:
+    document = lab_documents()[lab]
+    faults = {f["id"] for f in yaml.safe_load((REPO / "chaos" / "faults.yaml").read_text())["faults"]}
+    assert set(document["faults"]) <= faults, set(document["faults"]) - faults
+    rules = {alert.name for alert in alerts(REPO)}
+    assert set(document["alerts"]) <= rules, set(document["alerts"]) - rules
+    for runbook in document["runbooks"]:
+        assert (REPO / runbook).is_file(), runbook
+    truth = document["ground_truth"]
+    assert truth["layer"] == document["layer"]
+    assert truth["cause"] in CAUSES, truth["cause"]
+    assert document["level"] in {"basic", "intermediate", "advanced"}
+    costs = [hint["cost"] for hint in document["hints"]]
+    assert costs == sorted(costs), "hints are progressive: each costs more than the one before"
+    assert all(cost > 0 for cost in costs)
+    assert document["solution"]["steps"]
