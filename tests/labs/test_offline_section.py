@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,28 @@ def test_prepare_copies_only_tracked_files_and_breaks_the_copy(tmp_path: Path) -
     check = offline.verify(lab, {**GOOD, "verify": ["grep -q '^# broken' README.md", "false", "echo never"]}, workspace)
     assert not check.ok
     assert check.output.splitlines() == ["$ grep -q '^# broken' README.md", "", "$ false", "", "(exit 1)"]
+
+
+def test_a_terraform_lab_gets_the_offline_cli_configuration_at_start(
+    tmp_path: Path, missing_dependency: Callable[[str, str], None]
+) -> None:
+    mirror = offline.find_provider_mirror()
+    if mirror is None:
+        missing_dependency("a Terraform provider mirror with hashicorp/aws", "set TERRAFORM_PROVIDER_MIRROR")
+    readme = (REPO / "README.md").read_text().splitlines(keepends=True)
+    lab = _lab(
+        tmp_path, "".join(difflib.unified_diff(readme, ["# broken\n", *readme[1:]], "a/README.md", "b/README.md"))
+    )
+    workspace = tmp_path / "workspace"
+    section = {**GOOD, "paths": ["README.md"], "verify": ["terraform version"]}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(offline.PLUGIN_CACHE_VARIABLE, str(tmp_path / "cache"))
+        offline.prepare(REPO, lab, section, workspace)
+    config = (workspace / offline.TERRAFORM_CONFIG).read_text()
+    assert f'path    = "{mirror}"' in config
+    assert f'plugin_cache_dir = "{(tmp_path / "cache").resolve()}"' in config
+    offline.prepare(REPO, lab, {**section, "verify": ["true"]}, workspace)
+    assert not (workspace / offline.TERRAFORM_CONFIG).exists()  # only where terraform runs
 
 
 def test_the_workspace_may_not_be_the_repository(tmp_path: Path) -> None:

@@ -23,7 +23,10 @@ checkov's own virtualenv (.venv-checkov, as `make test` builds it) when present,
 SHOPFLOOR_REPO set to the workspace. A command that runs `terraform` gets a CLI configuration that
 installs providers from the local filesystem mirror only (TERRAFORM_PROVIDER_MIRROR, else a
 registry.terraform.io folder found near /, as tests/terraform/terraformkit.py finds it) through one
-shared plugin cache, so `terraform init` works offline and costs a link, not a 600 MB copy.
+shared plugin cache (SHOPFLOOR_TERRAFORM_PLUGIN_CACHE, else a folder next to the workspace), so
+`terraform init` works offline and costs a link, not a 600 MB copy. `prepare` already writes that
+configuration to <workspace>/.terraform.tfrc, so a learner typing the same commands can
+`export TF_CLI_CONFIG_FILE=$PWD/.terraform.tfrc` and get the same offline init.
 """
 
 from __future__ import annotations
@@ -175,6 +178,14 @@ def prepare(repo: Path, lab_dir: Path, section: Mapping[str, Any], workspace: Pa
     workspace.mkdir(parents=True)
     copy_tracked(repo, workspace, list(section.get("paths", ())))
     apply_patch(workspace, lab_dir / section["break"], "break")
+    if uses_terraform(section["verify"]) and find_provider_mirror() is not None:
+        # The learner runs the same terraform commands by hand: with TF_CLI_CONFIG_FILE pointing at
+        # this file (the lab's README says so), their `terraform init` works offline too.
+        terraform_environment(workspace)
+
+
+def uses_terraform(commands: Sequence[str]) -> bool:
+    return any("terraform" in str(command).split() for command in commands)
 
 
 def apply_solution(lab_dir: Path, section: Mapping[str, Any], workspace: Path) -> None:
@@ -246,7 +257,7 @@ def command_environment(workspace: Path, commands: Sequence[str], repo: Path | N
     environment["PATH"] = os.pathsep.join([*path, environment.get("PATH", "")])
     environment["SHOPFLOOR_REPO"] = str(workspace)
     environment["NO_COLOR"] = "1"
-    if any("terraform" in command.split() for command in commands):
+    if uses_terraform(commands):
         environment |= terraform_environment(workspace)
     return environment
 
