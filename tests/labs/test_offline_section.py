@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,25 @@ def test_a_terraform_lab_gets_the_offline_cli_configuration_at_start(
     assert f'plugin_cache_dir = "{(tmp_path / "cache").resolve()}"' in config
     offline.prepare(REPO, lab, {**section, "verify": ["true"]}, workspace)
     assert not (workspace / offline.TERRAFORM_CONFIG).exists()  # only where terraform runs
+
+
+def test_a_workspace_inside_a_checkout_is_broken_too(tmp_path: Path) -> None:
+    """`shopfloor lab start` puts the workspace under var/labs/ of the checkout: git must still apply
+    the patch to the workspace's files (not skip them as outside the checkout's root)."""
+    readme = (REPO / "README.md").read_text().splitlines(keepends=True)
+    lab = _lab(
+        tmp_path, "".join(difflib.unified_diff(readme, ["# broken\n", *readme[1:]], "a/README.md", "b/README.md"))
+    )
+    reverse = difflib.unified_diff(["# broken\n", *readme[1:]], readme, "a/README.md", "b/README.md")
+    (lab / "solution.patch").write_text("".join(reverse))
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    workspace = checkout / "var" / "labs" / "some-lab" / "workspace"
+    offline.prepare(REPO, lab, {**GOOD, "paths": ["README.md"]}, workspace)
+    assert (workspace / "README.md").read_text().splitlines()[0] == "# broken"
+    offline.apply_solution(lab, {**GOOD, "paths": ["README.md"]}, workspace)
+    assert (workspace / "README.md").read_text() == "".join(readme)
 
 
 def test_the_workspace_may_not_be_the_repository(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ checkov's own virtualenv (.venv-checkov, as `make test` builds it) when present,
 SHOPFLOOR_REPO set to the workspace. A command that runs `terraform` gets a CLI configuration that
 installs providers from the local filesystem mirror only (TERRAFORM_PROVIDER_MIRROR, else a
 registry.terraform.io folder found near /, as tests/terraform/terraformkit.py finds it) through one
-shared plugin cache (SHOPFLOOR_TERRAFORM_PLUGIN_CACHE, else a folder next to the workspace), so
+shared plugin cache (SHOPFLOOR_TERRAFORM_PLUGIN_CACHE, else <repo>/var/labs/terraform-plugin-cache), so
 `terraform init` works offline and costs a link, not a 600 MB copy. `prepare` already writes that
 configuration to <workspace>/.terraform.tfrc, so a learner typing the same commands can
 `export TF_CLI_CONFIG_FILE=$PWD/.terraform.tfrc` and get the same offline init.
@@ -151,6 +151,16 @@ def copy_tracked(repo: Path, workspace: Path, paths: Sequence[str] = ()) -> int:
     return copied
 
 
+def _outside_any_repository(workspace: Path) -> dict[str, str]:
+    """git's environment for `git apply` in the workspace. A workspace inside a checkout (shopfloor
+    lab puts it under var/labs/) would make git apply the patch's paths relative to that checkout's
+    root and silently skip every file outside the workspace, i.e. all of them: git must not look
+    for a repository above the workspace."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    environment["GIT_CEILING_DIRECTORIES"] = str(workspace.resolve().parent)
+    return environment
+
+
 def apply_patch(workspace: Path, patch: Path, what: str) -> None:
     """`git apply` the patch in the workspace (which need not be a git checkout); refuse cleanly
     when it does not apply, saying which file and why."""
@@ -159,8 +169,9 @@ def apply_patch(workspace: Path, patch: Path, what: str) -> None:
     for check in (True, False):
         arguments = ["git", "apply", "--whitespace=nowarn", *(["--check"] if check else []), str(patch.resolve())]
         applied = subprocess.run(  # noqa: S603 (an argument list, no shell)
-            arguments, cwd=workspace, capture_output=True, text=True, timeout=60, check=False
-        )
+            arguments, cwd=workspace, env=_outside_any_repository(workspace), capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
         if applied.returncode != 0:
             raise OfflineLabError(
                 f"the {what} patch {patch.name} does not apply to {workspace}: {applied.stderr.strip()} "
@@ -181,7 +192,7 @@ def prepare(repo: Path, lab_dir: Path, section: Mapping[str, Any], workspace: Pa
     if uses_terraform(section["verify"]) and find_provider_mirror() is not None:
         # The learner runs the same terraform commands by hand: with TF_CLI_CONFIG_FILE pointing at
         # this file (the lab's README says so), their `terraform init` works offline too.
-        terraform_environment(workspace)
+        terraform_environment(workspace, repo)
 
 
 def uses_terraform(commands: Sequence[str]) -> bool:
@@ -227,15 +238,17 @@ def find_provider_mirror() -> Path | None:
     return mirrors[0] if mirrors else None
 
 
-def terraform_environment(workspace: Path) -> dict[str, str]:
-    """Variables that make `terraform init` install from the mirror through one plugin cache."""
+def terraform_environment(workspace: Path, repo: Path | None = None) -> dict[str, str]:
+    """Variables that make `terraform init` install from the mirror through one plugin cache: every
+    lab of a checkout shares <repo>/var/labs/terraform-plugin-cache (the provider is 600 MB)."""
     mirror = find_provider_mirror()
     if mirror is None:
         raise MissingTool(
             "no Terraform provider mirror with hashicorp/aws: set TERRAFORM_PROVIDER_MIRROR to a folder holding "
             "registry.terraform.io/hashicorp/aws/<version>/<os>_<arch>/ (`terraform providers mirror <folder>`)"
         )
-    cache = Path(os.environ.get(PLUGIN_CACHE_VARIABLE) or workspace.parent / "terraform-plugin-cache")
+    default = (repo / "var" / "labs" if repo is not None else workspace.parent) / "terraform-plugin-cache"
+    cache = Path(os.environ.get(PLUGIN_CACHE_VARIABLE) or default)
     cache.mkdir(parents=True, exist_ok=True)
     config = workspace / TERRAFORM_CONFIG
     config.write_text(
@@ -258,7 +271,7 @@ def command_environment(workspace: Path, commands: Sequence[str], repo: Path | N
     environment["SHOPFLOOR_REPO"] = str(workspace)
     environment["NO_COLOR"] = "1"
     if uses_terraform(commands):
-        environment |= terraform_environment(workspace)
+        environment |= terraform_environment(workspace, repo)
     return environment
 
 
