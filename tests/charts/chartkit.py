@@ -710,6 +710,41 @@ def check_network_flow(env: RenderedEnvironment) -> list[str]:
     return problems
 
 
+# Kubernetes resource quantities (k8s.io/apimachinery/pkg/api/resource): decimal and binary suffixes.
+_QUANTITY = re.compile(
+    r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+)
+_SUFFIX = {
+    None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+
+
+def quantity(value: str | int | float) -> float:
+    """A resource quantity as a number of base units (cores, bytes): "250m" -> 0.25, "1Gi" -> 2**30."""
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    return float(match.group("number")) * _SUFFIX[match.group("suffix")]
+
+
+def check_requests_within_limits(env: RenderedEnvironment) -> list[str]:
+    """No container requests more than its limit: the API server refuses such a pod ("must be less
+    than or equal to cpu limit"), so the Deployment never gets a single replica."""
+    problems = []
+    for workload in controllers(env):
+        for container in containers(workload):
+            resources = container.get("resources") or {}
+            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            for resource in sorted(set(requests) & set(limits)):
+                if quantity(requests[resource]) > quantity(limits[resource]):
+                    problems.append(
+                        f"{workload.ref} {container['name']}: requests {resource} {requests[resource]} above its "
+                        f"limit {limits[resource]} (the API server refuses the pod)"
+                    )
+    return problems
+
+
 # ---------------------------------------------------------------------------------------------
 # Test helpers
 
