@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run observe test lint format typecheck pytest bench bench-startup render images screenshots lock clean
+.PHONY: help venv run observe test lint format typecheck pytest mutate bench bench-startup render images screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -84,6 +84,14 @@ pytest: $(STAMP) $(CHECKOV_STAMP) ## the test suites only
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## lint, types and all tests
+
+# The curated invariant mutations (tests/mutations/mutations.yaml), each planted in a scratch copy
+# and run against only the tests that must catch it; not part of `make test` (about 20 minutes on
+# two cores, docs/testing.md). ONLY=<id>[,<id>] runs those alone; a full run rewrites the table in
+# docs/testing.md. Exits non-zero unless every mutation is killed.
+ONLY ?=
+mutate: $(STAMP) ## plant each listed invariant mutation and check its tests catch it (ONLY=<id>)
+	nice -n 19 $(BIN)/python -m tests.mutations.mutate $(if $(ONLY),--only $(ONLY),--write-docs)
 
 bench: $(STAMP) ## k6 benchmarks on loopback; figures go to docs/performance.md
 	$(BIN)/shopfloor bench
