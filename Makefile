@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run observe test lint format typecheck pytest mutate bench bench-startup render images screenshots lock clean
+.PHONY: help venv run observe chaos test lint format typecheck pytest mutate bench bench-startup render images screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,13 @@ observe: $(STAMP) ## the shop plus Prometheus (:9090) and Alertmanager (:9093) r
 	  fi; \
 	fi
 	$(BIN)/shopfloor run --observe
+
+# FAULT=<id> of chaos/faults.yaml (shopfloor chaos catalogue); DURATION=10s holds it shorter; the
+# database faults need POSTGRES=postgresql://postgres@127.0.0.1:5432/postgres, redis-down REDIS=redis://...
+FAULT ?=
+chaos: $(STAMP) ## run one fault on the local stack and write its record: make chaos FAULT=catalog-kill
+	@if [ -z "$(FAULT)" ]; then echo "name a fault: make chaos FAULT=<id> (ids: .venv/bin/shopfloor chaos catalogue)"; exit 2; fi
+	$(BIN)/shopfloor chaos run $(FAULT) $(if $(DURATION),--duration $(DURATION)) $(if $(POSTGRES),--postgres $(POSTGRES)) $(if $(REDIS),--redis $(REDIS))
 
 lint: $(STAMP) ## ruff lint and format check, shellcheck
 	$(BIN)/ruff check .

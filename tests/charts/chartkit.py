@@ -60,6 +60,9 @@ POD_CONTROLLERS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "
 SECRET_DECLARATION = "shopfloor.io/external-secrets"
 # Stands in for a secret value when a service's settings are built from a rendered container.
 SECRET_PLACEHOLDER = "secret-value-from-the-cluster-0123456789"
+# A URL read from a Secret has the shape its writer gives it: REDIS_URL is rediss:// with the AUTH
+# token (scripts/aws/put-secrets.sh names ElastiCache's primary endpoint; redis-service stands in).
+SECRET_STAND_INS = {"REDIS_URL": f"rediss://:{SECRET_PLACEHOLDER}@redis-service:6379/0"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +166,7 @@ def container_environment(
         elif "secretKeyRef" in variable.get("valueFrom", {}):
             ref = variable["valueFrom"]["secretKeyRef"]
             result.secret_refs.add((ref["name"], ref["key"]))
-            result.values[name] = SECRET_PLACEHOLDER
+            result.values[name] = SECRET_STAND_INS.get(name, SECRET_PLACEHOLDER)
         elif "configMapKeyRef" in variable.get("valueFrom", {}):
             ref = variable["valueFrom"]["configMapKeyRef"]
             config_map = env.find("ConfigMap", ref["name"])

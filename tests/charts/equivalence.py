@@ -44,18 +44,30 @@ DIGESTS = Path(__file__).with_name("render-equivalence.json")
 PRE_CHANGE = "5a2e33fd8d45d50db95ed9e3d8fa84df35333b5d"
 CHART_LABEL = "helm.sh/chart"
 CHECKSUM_PREFIX = "checksum/"
+# What issue 17 changed on purpose since the proof, so the comparison stays about the refactor:
+# the Reloader annotation and the ExternalSecrets' refresh interval (secret rotation rolls pods;
+# tests/contract checks both), and a variable read from a Secret is no longer also in the ConfigMap
+# (REDIS_URL: rediss:// with the AUTH token in staging and prod; see since_pre_change).
+IGNORED_KEYS = ("secret.reloader.stakater.com/reload", "refreshInterval")
 OLD_VALUES_FILES = ("values.yaml", "image.yaml")
+# Kinds the service chart renders since PRE_CHANGE, on purpose: the equivalence is about what the
+# four charts rendered, so objects of these kinds are left out of both sides (each has its own tests).
+ADDED_SINCE_PRE_CHANGE = {
+    "ServiceMonitor": "issue 13: the scrape of /metrics (tests/observability/test_cluster_objects.py)",
+}
 
 
 def normalise(node: Any) -> Any:
     """The object without what names its chart: the helm.sh/chart label dropped, checksum/*
     annotations reduced to their presence."""
     if isinstance(node, dict):
-        return {
+        kept = {
             key: ("<checksum>" if key.startswith(CHECKSUM_PREFIX) else normalise(value))
             for key, value in node.items()
-            if key != CHART_LABEL
+            if key != CHART_LABEL and key not in IGNORED_KEYS
         }
+        # Annotations left empty by IGNORED_KEYS are no annotations.
+        return {key: value for key, value in kept.items() if not (key == "annotations" and value == {})}
     if isinstance(node, list):
         return [normalise(item) for item in node]
     return node
@@ -67,7 +79,11 @@ def digest(body: Mapping[str, Any]) -> str:
 
 
 def object_digests(rendered: RenderedEnvironment) -> dict[str, str]:
-    return {manifest.ref: digest(manifest.body) for manifest in rendered.manifests}
+    return {
+        manifest.ref: digest(manifest.body)
+        for manifest in rendered.manifests
+        if manifest.kind not in ADDED_SINCE_PRE_CHANGE
+    }
 
 
 def input_digests(repo: Path, environment: str) -> dict[str, str]:
@@ -107,6 +123,32 @@ def render_pre_change(repo: Path, commit: str = PRE_CHANGE) -> dict[str, Rendere
                         folder.name, load_values(files), release=folder.name, environment=environment
                     )
                 rendered[environment] = env
+    return rendered
+
+
+def since_pre_change(rendered: RenderedEnvironment) -> RenderedEnvironment:
+    """Issue 17's intended change to a PRE_CHANGE render: a ConfigMap no longer holds a variable
+    its release's pods read from a Secret (the old charts kept REDIS_URL's plain default there)."""
+    for release in rendered.releases.values():
+        from_secrets = {
+            variable["name"]
+            for manifest in release.manifests
+            if manifest.kind == "Deployment"
+            for container in manifest.body["spec"]["template"]["spec"]["containers"]
+            for variable in container.get("env") or []
+            if "secretKeyRef" in variable.get("valueFrom", {})
+        }
+        for manifest in release.manifests:
+            if manifest.kind == "ConfigMap":
+                for name in from_secrets:
+                    (manifest.body.get("data") or {}).pop(name, None)
+            if manifest.kind == "Job":
+                for container in manifest.body["spec"]["template"]["spec"]["containers"]:
+                    container["env"] = [
+                        variable
+                        for variable in container.get("env") or []
+                        if not (variable["name"] in from_secrets and "value" in variable)
+                    ]
     return rendered
 
 
@@ -152,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         ".venv/bin/python -m tests.charts.equivalence --write",
         "from_commit": PRE_CHANGE,
         "environments": {
-            name: {"inputs": input_digests(REPO, name), "objects": dict(sorted(object_digests(env).items()))}
+            name: {
+                "inputs": input_digests(REPO, name),
+                "objects": dict(sorted(object_digests(since_pre_change(env)).items())),
+            }
             for name, env in sorted(rendered.items())
         },
     }

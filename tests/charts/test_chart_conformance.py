@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shopfloor.delivery.render import Manifest, RenderedEnvironment, environment_values
+from shopfloor.delivery.render import Manifest, RenderedEnvironment, RenderError, environment_values
 from tests.charts.chartkit import (
     ENVIRONMENT_VARIABLE,
     ENVIRONMENTS,
@@ -511,11 +511,23 @@ def test_a_missing_public_api_url_is_caught(renders: Renders) -> None:
 
 
 def test_a_secret_value_in_git_is_caught(renders: Renders) -> None:
-    broken = renders.with_overrides("local", {"orders": {"config": {"ADMIN_API_KEY": "in-git-for-all-to-see"}}})
+    # api-gateway reads no Secret locally, so the chart's own refusal (below) does not apply.
+    broken = renders.with_overrides("local", {"api-gateway": {"config": {"ADMIN_API_KEY": "in-git-for-all-to-see"}}})
     assert check_configuration_and_secrets(broken) == [
-        "ConfigMap/orders-config: secret-looking keys in a ConfigMap: ['ADMIN_API_KEY']",
-        "Job/orders-migrate: secret variables with literal values: ['ADMIN_API_KEY']",
+        "ConfigMap/api-gateway-config: secret-looking keys in a ConfigMap: ['ADMIN_API_KEY']",
     ]
+
+
+@pytest.mark.parametrize(
+    ("environment", "service", "key"), [("local", "orders", "ADMIN_API_KEY"), ("prod", "catalog", "REDIS_URL")]
+)
+def test_the_chart_refuses_a_secret_key_with_a_plain_twin_in_config(
+    renders: Renders, environment: str, service: str, key: str
+) -> None:
+    """A plain redis:// in the ConfigMap beside the rediss:// URL with its token in the Secret: the
+    one the container ends up with depends on the order of env and envFrom."""
+    with pytest.raises(RenderError, match=f"config.{key} is also in secrets.keys"):
+        renders.with_overrides(environment, {service: {"config": {key: "redis://redis-service:6379/0"}}})
 
 
 def test_a_wrong_ingress_class_is_caught(renders: Renders) -> None:

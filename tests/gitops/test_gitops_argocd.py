@@ -49,19 +49,23 @@ REPO = find_repo_root(Path(__file__).parent)
 # One cluster per bootstrap file; each deploys the environment of its name.
 CLUSTERS = tuple(sorted(path.stem for path in (REPO / "argocd" / "bootstrap").glob("*.yaml")))
 ARGO_KINDS = ("Application", "AppProject", "ApplicationSet")
-PINNED = re.compile(r"\d+\.\d+\.\d+")
+# Custom resources under argocd/ besides Argo CD's own (tests/contract validates them against their CRDs).
+CUSTOM_KINDS = ("ClusterSecretStore", "ClusterIssuer")
+# x.y.z (cert-manager tags its charts vx.y.z).
+PINNED = re.compile(r"v?\d+\.\d+\.\d+")
 GLOB = re.compile(r"[*?\[\]!{}]")
 REPO_URL = "https://github.com/shopfloor/shopfloor.git"
 # Which add-ons each cluster runs (docs/gitops.md has the table and the reasons).
 ADDONS = {
     "local": {"traefik", "metrics-server", "kube-prometheus-stack"},
-    "dev": {"external-secrets", "kube-prometheus-stack"},
+    "dev": {"external-secrets", "kube-prometheus-stack", "reloader", "cert-manager"},
     "staging": {
         "aws-load-balancer-controller",
         "metrics-server",
         "cluster-autoscaler",
         "external-secrets",
         "kube-prometheus-stack",
+        "reloader",
     },
 }
 ADDONS["prod"] = ADDONS["staging"]
@@ -484,7 +488,7 @@ def test_adding_a_folder_under_environments_dev_yields_an_application(tmp_path: 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_the_kubernetes_objects_of_argocd_validate_strictly(version: str, charts: ChartSet) -> None:
     """The smoke-test Job and ConfigMap, the namespace and the notifications ConfigMap."""
-    bodies = [o for _, o in objects(REPO) if o.get("kind") not in ARGO_KINDS and o.get("kind") != "ClusterSecretStore"]
+    bodies = [o for _, o in objects(REPO) if o.get("kind") not in (*ARGO_KINDS, *CUSTOM_KINDS)]
     application = applications(installed("prod"))[0]
     bodies += [m.body for m in render_application(REPO, charts, application) if m.source.startswith("smoke-test/")]
     assert {b["kind"] for b in bodies} == {"Namespace", "ConfigMap", "Job"}

@@ -22,6 +22,9 @@ SHUTDOWN_TIMEOUT_SECONDS: {{ .Values.shutdown.timeoutSeconds | quote }}
 {{- define "shopfloor.configData" -}}
 {{- $managed := include "shopfloor.managedConfig" . | fromYaml -}}
 {{- range $key, $_ := .Values.config -}}
+{{- if and (has $key $.Values.secrets.keys) (ne $.Values.secrets.source "none") -}}
+{{- fail (printf "config.%s is also in secrets.keys: give it in one place (a Secret's value, e.g. a rediss:// URL with its AUTH token, must not have a plain twin)" $key) -}}
+{{- end -}}
 {{- if hasKey $managed $key -}}
 {{- fail (printf "config.%s: set by the chart (from port, environment, shutdown or persistence); remove it from config" $key) -}}
 {{- end -}}
@@ -78,6 +81,15 @@ this chart creates must be made outside git (make kind-up, or by hand) before th
 {{- define "shopfloor.secretAnnotations" -}}
 {{- if and (include "shopfloor.hasSecret" .) (eq .Values.secrets.source "existing") }}
 shopfloor.io/external-secrets: {{ .Values.secrets.name | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "shopfloor.reloadAnnotations" -}}
+{{- if include "shopfloor.hasSecret" . }}
+{{- /* The pods read the Secret's values only when they start: Reloader (an add-on on every AWS
+cluster) rolls the Deployment when the Secret's data changes (a rotation synced by the
+ExternalSecret's refreshInterval). checksum/secret only covers the Secret's references. */}}
+secret.reloader.stakater.com/reload: {{ .Values.secrets.name | quote }}
 {{- end }}
 {{- end }}
 

@@ -18,12 +18,13 @@ from shopfloor.commands import CommandError, CommandGroup
 from shopfloor.delivery import cli as delivery
 from shopfloor.docs import cli as docs
 from shopfloor.incidents import cli as incidents
+from shopfloor.labs import cli as labs
 from shopfloor.local import cli as local
 from shopfloor.measure import cli as measure
 from shopfloor.observe import cli as observe
 from shopfloor.repo import RepoNotFound
 
-GROUPS: tuple[ModuleType, ...] = (local, delivery, observe, chaos, incidents, measure, docs)
+GROUPS: tuple[ModuleType, ...] = (local, delivery, observe, chaos, incidents, labs, measure, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,11 +29,22 @@ def register(group: CommandGroup) -> None:
     lint.add_argument("--alerts", type=Path, metavar="FILE", help="alerts delivered (JSON lines of the receiver)")
     lint.add_argument("--draft", action="store_true", help="allow the template's <prompts> (a draft)")
     lint.add_argument("--tolerance", type=float, default=2.0, metavar="SECONDS", help="for alert times (default 2)")
+    draft = actions.add_parser(
+        "draft",
+        help="draft a postmortem from a chaos record (var/chaos/<run>/)",
+        description="Render a postmortem draft in the template's sections from a chaos record: the timeline from "
+        "the Chaos Toolkit journal, the run's marks and the alerts delivered, the impact from the blast radius, "
+        "the error budget and the consistency check. Root causes, action items and lessons stay prompts.",
+    )
+    draft.add_argument("record", type=Path, metavar="RECORD_DIR")
+    draft.add_argument("--out", type=Path, metavar="FILE", help="write it here (default: print it)")
 
 
 def _postmortem(args: argparse.Namespace) -> int:
     if args.postmortem_command == "lint":
         return _lint(args)
+    if args.postmortem_command == "draft":
+        return _draft(args)
     raise CommandError(f"unknown action {args.postmortem_command}")
 
 
@@ -61,3 +72,28 @@ def _lint(args: argparse.Namespace) -> int:
     if not failed:
         print(f"{len(args.files)} postmortem(s) fine")
     return 1 if failed else 0
+
+
+def _draft(args: argparse.Namespace) -> int:
+    import json
+
+    from shopfloor.chaos.record import RecordError, postmortem_draft, read_record
+
+    try:
+        record = read_record(args.record)
+    except RecordError as exc:
+        raise CommandError(str(exc)) from None
+    journal_file = args.record / "journal.json"
+    journal = None
+    if journal_file.is_file():
+        try:
+            journal = json.loads(journal_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"{journal_file} is not JSON: {exc}") from None
+    text = postmortem_draft(record, journal)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,1 @@
+"""Troubleshooting labs that grade themselves: `shopfloor lab` (labs/, docs/labs.md)."""

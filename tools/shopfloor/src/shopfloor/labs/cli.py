@@ -1,0 +1,541 @@
+"""Lab commands: `shopfloor lab list|start|status|hint|answer|verify|reset|report|stop|table`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shopfloor.commands import CommandError, CommandGroup, repo_root
+
+TITLE = "labs"
+
+
+def register(group: CommandGroup) -> None:
+    lab = group.add(
+        "lab",
+        help="troubleshooting labs that grade themselves (labs/, docs/labs.md)",
+        handler=_no_action,
+        description="Labs: a fault is injected into a running shop (or a broken manifest or Terraform module is "
+        "given to you); you detect it, diagnose it (`answer`), fix or live with it, and `verify` says whether "
+        "you did. Progress and scores are kept in var/labs/progress.json. docs/labs.md has the learning path.",
+    )
+    actions = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the labs: id, title, level, layer, minutes, done and score")
+    listing.add_argument("--json", action="store_true", help="JSON for tooling")
+    listing.set_defaults(handler=_list)
+
+    start = actions.add_parser(
+        "start",
+        help="prepare the lab: start the lab shop in the background (once) and inject the lab's fault",
+        description="Start the lab: for a local-stack lab, the lab shop (the services on PostgreSQL and Redis, "
+        "Prometheus, Alertmanager, customers; it keeps running in the background until `shopfloor lab stop`) "
+        "and the lab's fault, unnamed; for an offline lab, its workspace under var/labs/<id>/workspace.",
+    )
+    start.add_argument("lab_id", metavar="ID")
+    start.add_argument("--postgres", help="PostgreSQL server (default $LAB_POSTGRES_URL or postgres@127.0.0.1:5432)")
+    start.add_argument("--redis", help="Redis (default $LAB_REDIS_URL or redis://127.0.0.1:6379/0)")
+    start.add_argument("--customers", type=float, default=4.0, help="customer requests per second (default 4)")
+    start.set_defaults(handler=_start)
+
+    status = actions.add_parser(
+        "status", help="where the lab shop is (URLs, files, pids, releases) and the lab running"
+    )
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--pid", metavar="SERVICE", help="print only this service's process id (for kill)")
+    status.add_argument(
+        "--get",
+        metavar="KEY",
+        help="print one value for scripts: edge_url, gateway_url, prometheus_url, alertmanager_url, alerts_file, "
+        "logs_dir, deploy_repo, initial_stock, admin_key_file, lab_dir",
+    )
+    status.set_defaults(handler=_status)
+
+    hint = actions.add_parser("hint", help="the next hint of a lab (each costs points; shown hints are repeated free)")
+    hint.add_argument("lab_id", metavar="ID")
+    hint.set_defaults(handler=_hint)
+
+    answer = actions.add_parser(
+        "answer",
+        help="your diagnosis: layer, component and cause category (labs/causes.yaml)",
+        description="Your diagnosis, checked against the lab's ground truth. A wrong answer costs 10 points; "
+        "which parts were right is said. Causes: the categories of labs/causes.yaml.",
+    )
+    answer.add_argument("lab_id", metavar="ID")
+    answer.add_argument("--layer", required=True, help="application, kubernetes or aws")
+    answer.add_argument("--component", required=True, help="what is at fault: a service, a dependency, a resource")
+    answer.add_argument("--cause", required=True, help="a category of labs/causes.yaml")
+    answer.set_defaults(handler=_answer)
+
+    verify = actions.add_parser("verify", help="check the end state and the diagnosis; exit 0 only when solved")
+    verify.add_argument("lab_id", metavar="ID")
+    verify.set_defaults(handler=_verify)
+
+    reset = actions.add_parser("reset", help="remove the lab's fault: every service back to the healthy release")
+    reset.add_argument("lab_id", metavar="ID")
+    reset.set_defaults(handler=_reset)
+
+    report = actions.add_parser("report", help="scores, time to diagnose and to fix, hints used, what to read next")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(handler=_report)
+
+    stop = actions.add_parser("stop", help="stop the lab shop running in the background")
+    stop.set_defaults(handler=_stop)
+
+    table = actions.add_parser("table", help="the learning-path table of docs/labs.md; --write or --check it")
+    table.add_argument("--write", action="store_true")
+    table.add_argument("--check", action="store_true")
+    table.set_defaults(handler=_table)
+
+    validate = actions.add_parser("validate", help="check every labs/<id>/lab.yaml; exit 1 naming the problem")
+    validate.set_defaults(handler=_validate)
+
+
+def lab_folder(repo: Path, lab_id: str) -> Path:
+    from shopfloor.labs.model import lab_folder as folder
+
+    return folder(repo, lab_id)
+
+
+def _no_action(args: argparse.Namespace) -> int:
+    raise CommandError("name an action: list, start, status, hint, answer, verify, reset, report, stop")
+
+
+def _labs(repo: Path) -> list:  # type: ignore[type-arg]
+    from shopfloor.labs.model import LabError, load_labs
+
+    try:
+        return load_labs(repo)
+    except LabError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _lab(repo: Path, lab_id: str):  # type: ignore[no-untyped-def]
+    for lab in _labs(repo):
+        if lab.id == lab_id:
+            return lab
+    raise CommandError(f"no lab {lab_id!r}: `shopfloor lab list` shows them")
+
+
+def _progress(repo: Path):  # type: ignore[no-untyped-def]
+    from shopfloor.labs.progress import Progress
+
+    try:
+        return Progress.load(repo)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def lab_state(lab, progress) -> str:  # type: ignore[no-untyped-def]
+    """done (score), started, needs kb15 engine, not started."""
+    from shopfloor.labs.model import offline_engine
+
+    entry = progress.labs.get(lab.id)
+    if entry is not None and entry.done:
+        return f"done ({entry.best_score})"
+    if lab.runs_on == "offline" and offline_engine() is None:
+        return "needs kb15 engine"
+    if lab.runs_on in ("kind", "aws"):
+        return f"needs {lab.runs_on}"
+    if entry is not None and entry.attempt is not None:
+        return "started"
+    return "-"
+
+
+def _list(args: argparse.Namespace) -> int:
+    import json
+
+    repo = repo_root(args)
+    labs = _labs(repo)
+    progress = _progress(repo)
+    rows = []
+    for lab in labs:
+        entry = progress.labs.get(lab.id)
+        rows.append(
+            {
+                "id": lab.id,
+                "title": lab.title,
+                "level": lab.level,
+                "layer": lab.layer,
+                "estimated_minutes": lab.estimated_minutes,
+                "runs_on": lab.runs_on,
+                "state": lab_state(lab, progress),
+                "done": bool(entry and entry.done),
+                "score": entry.best_score if entry else None,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("id", "level", "layer", "min", "runs on", "state", "title")
+    table = [header] + [
+        (r["id"], r["level"], r["layer"], str(r["estimated_minutes"]), r["runs_on"], r["state"], r["title"])
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + row[-1])
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    from shopfloor.labs import client
+
+    repo = repo_root(args)
+    lab = _lab(repo, args.lab_id)
+    progress = _progress(repo)
+    folder = lab_folder(repo, lab.id)
+    if lab.runs_on in ("kind", "aws"):
+        raise CommandError(f"{lab.id} runs on {lab.runs_on}: follow labs/{lab.id}/README.md (not run by this tool)")
+    if lab.runs_on == "offline":
+        from shopfloor.labs.model import offline_engine
+
+        engine = offline_engine()
+        if engine is None:
+            raise CommandError(
+                f"{lab.id} is an offline lab and needs kb15 engine (shopfloor/labs/offline.py), not merged yet"
+            )
+        import shutil
+
+        workspace = folder / "workspace"
+        if workspace.exists():
+            shutil.rmtree(workspace)
+        workspace.mkdir(parents=True)
+        engine.prepare(repo, lab.directory, lab.offline, workspace)
+        progress.start(lab.id)
+        progress.save()
+        print(f"lab {lab.id} started: your workspace is {workspace.relative_to(repo)}; read labs/{lab.id}/README.md")
+        return 0
+    try:
+        client.ensure_shop(
+            repo,
+            postgres=args.postgres or client.default_postgres(),
+            redis=args.redis or client.default_redis(),
+            customers=args.customers,
+        )
+        state = client.call(repo, "POST", "/inject", {"lab": lab.id})
+    except client.ShopError as exc:
+        raise CommandError(str(exc)) from None
+    folder.mkdir(parents=True, exist_ok=True)
+    progress.start(lab.id)
+    progress.save()
+    print(f"lab {lab.id} started: something is wrong with the shop. Read labs/{lab.id}/README.md.")
+    print(f"  the shop:      {state['edge_url']}")
+    print(f"  Prometheus:    {state['prometheus_url']}")
+    print(f"  Alertmanager:  {state['alertmanager_url']}")
+    print(f"  alerts:        shopfloor alerts --file {_rel(repo, state['alerts_file'])}")
+    print(f"  logs:          shopfloor logs --dir {_rel(repo, state['logs_dir'])}")
+    print(f"  deploy repo:   {_rel(repo, state['deploy_repo'])}  (git log; the shop syncs its HEAD every second)")
+    return 0
+
+
+def _rel(repo: Path, path: str) -> str:
+    try:
+        return str(Path(path).relative_to(repo))
+    except ValueError:
+        return path
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from shopfloor.labs import client
+
+    repo = repo_root(args)
+    state = client.read_state(repo)
+    if state is None or "control_url" not in state:
+        if args.pid:
+            raise CommandError("no lab shop is running")
+        print("no lab shop is running (`shopfloor lab start ID` starts one)")
+        return 1
+    try:
+        state = client.call(repo, "GET", "/status")
+    except client.ShopError as exc:
+        raise CommandError(str(exc)) from None
+    if args.pid:
+        service = state["services"].get(args.pid)
+        if service is None:
+            raise CommandError(f"no service {args.pid!r} (services: {', '.join(state['services'])})")
+        if service["pid"] is None:
+            raise CommandError(f"{args.pid} is not running")
+        print(service["pid"])
+        return 0
+    if args.get:
+        if args.get == "lab_dir":
+            if not state["lab"]:
+                raise CommandError("no lab is running")
+            print(lab_folder(repo, state["lab"]))
+            return 0
+        value = state.get(args.get)
+        if not isinstance(value, str):
+            raise CommandError(f"--get: no value {args.get!r} (see --help)")
+        print(value)
+        return 0
+    if args.json:
+        print(json.dumps(state, indent=2))
+        return 0
+    print(f"lab running:   {state['lab'] or 'none'}")
+    print(f"the shop:      {state['edge_url']}   (API {state['gateway_url']})")
+    print(f"Prometheus:    {state['prometheus_url']}")
+    print(f"Alertmanager:  {state['alertmanager_url']}")
+    print(f"alerts file:   {_rel(repo, state['alerts_file'])}")
+    print(f"logs:          {_rel(repo, state['logs_dir'])}")
+    print(f"deploy repo:   {_rel(repo, state['deploy_repo'])} (deployed {state['deployed'][:8]})")
+    print(f"databases:     {state['postgres_url']} {state['databases']}")
+    customers = state["customers"]
+    print(f"customers:     {customers['requests']} requests, {customers['failed']} failed")
+    print("services:")
+    for name, service in state["services"].items():
+        running = f"pid {service['pid']}" if service["running"] else "NOT RUNNING"
+        print(f"  {name:<12} {service['url']:<24} {running:<12} release {service['release']}")
+    return 0
+
+
+def _hint(args: argparse.Namespace) -> int:
+    repo = repo_root(args)
+    lab = _lab(repo, args.lab_id)
+    progress = _progress(repo)
+    try:
+        attempt = progress.attempt(lab.id)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if attempt.hints_shown >= len(lab.hints):
+        for number, hint in enumerate(lab.hints, 1):
+            print(f"hint {number}/{len(lab.hints)}: {hint.text}")
+        print("no more hints: the solution is in the lab's README, under Solution")
+        return 0
+    next_hint = lab.hints[attempt.hints_shown]
+    attempt.hints_shown += 1
+    attempt.hint_points += next_hint.cost
+    progress.save()
+    for number, hint in enumerate(lab.hints[: attempt.hints_shown], 1):
+        print(f"hint {number}/{len(lab.hints)}: {hint.text}")
+    print(f"(-{next_hint.cost} points; this attempt's score is now at most {attempt.score})")
+    return 0
+
+
+def _answer(args: argparse.Namespace) -> int:
+    from shopfloor.labs.model import LAYERS, load_causes, normalise_component
+    from shopfloor.labs.progress import WRONG_ANSWER_COST, now
+
+    repo = repo_root(args)
+    lab = _lab(repo, args.lab_id)
+    causes = load_causes(repo)
+    if args.layer not in LAYERS:
+        raise CommandError(f"--layer: one of {', '.join(LAYERS)}, got {args.layer!r}")
+    if args.cause not in causes:
+        raise CommandError(f"--cause: not a category of labs/causes.yaml: {args.cause!r} (one of {', '.join(causes)})")
+    progress = _progress(repo)
+    try:
+        attempt = progress.attempt(lab.id)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    truth = lab.ground_truth
+    parts = {
+        "layer": args.layer == truth.layer,
+        "component": normalise_component(args.component) == normalise_component(truth.component),
+        "cause": args.cause == truth.cause,
+    }
+    attempt.answers.append({"at": now(), "layer": args.layer, "component": args.component, "cause": args.cause})
+    if all(parts.values()):
+        if attempt.diagnosed_at is None:
+            attempt.diagnosed_at = now()
+        progress.save()
+        print(f"right: {truth.layer} / {truth.component} / {truth.cause}")
+        return 0
+    if attempt.diagnosed_at is None:
+        attempt.wrong_answers += 1
+    progress.save()
+    right = [name for name, ok in parts.items() if ok]
+    wrong = [name for name, ok in parts.items() if not ok]
+    print(f"not quite: {', '.join(wrong)} wrong" + (f" ({', '.join(right)} right)" if right else ""))
+    print(f"(-{WRONG_ANSWER_COST} points; this attempt's score is now at most {attempt.score})")
+    return 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from shopfloor.labs import client
+    from shopfloor.labs.checks import CheckResult, run_stack_checks
+
+    repo = repo_root(args)
+    lab = _lab(repo, args.lab_id)
+    progress = _progress(repo)
+    try:
+        attempt = progress.attempt(lab.id)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    checks: list[CheckResult] = []
+    if lab.runs_on == "offline":
+        from shopfloor.labs.model import offline_engine
+
+        engine = offline_engine()
+        if engine is None:
+            raise CommandError(f"{lab.id} needs kb15 engine (shopfloor/labs/offline.py), not merged yet")
+        result = engine.verify(lab.directory, lab.offline, lab_folder(repo, lab.id) / "workspace")
+        checks.append(CheckResult("the checks of the lab", bool(result.ok), str(result.output).strip()[-2000:]))
+    elif lab.runs_on == "local-stack":
+        try:
+            state = client.call(repo, "GET", "/status")
+            if state["lab"] != lab.id:
+                raise CommandError(
+                    f"the lab shop runs {state['lab'] or 'no lab'}, not {lab.id}: `shopfloor lab start {lab.id}`"
+                )
+            active = client.call(repo, "GET", "/fault-active")
+
+            def pause(on: bool) -> None:
+                client.call(repo, "POST", "/customers", {"on": on})
+
+            checks += asyncio.run(run_stack_checks(repo, lab, state, active, pause))
+        except client.ShopError as exc:
+            raise CommandError(str(exc)) from None
+    else:
+        raise CommandError(f"{lab.id} runs on {lab.runs_on}: its README says how to check it there")
+    checks.append(
+        CheckResult(
+            "diagnosis",
+            attempt.diagnosed_at is not None,
+            "right" if attempt.diagnosed_at else f"not given or not right yet: `shopfloor lab answer {lab.id} ...`",
+        )
+    )
+    for check in checks:
+        print(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.message}")
+    if all(check.ok for check in checks):
+        attempt = progress.solved(lab.id)
+        progress.save()
+        print(f"solved: {lab.id}, score {attempt.score}/100")
+        return 0
+    print(f"not solved yet: {sum(not c.ok for c in checks)} check(s) fail")
+    return 1
+
+
+def _reset(args: argparse.Namespace) -> int:
+    from shopfloor.labs import client
+
+    repo = repo_root(args)
+    lab = _lab(repo, args.lab_id)
+    if lab.runs_on == "offline":
+        import shutil
+
+        workspace = lab_folder(repo, lab.id) / "workspace"
+        shutil.rmtree(workspace, ignore_errors=True)
+        print(f"reset {lab.id}: its workspace is removed")
+        return 0
+    if lab.runs_on != "local-stack":
+        raise CommandError(f"{lab.id} runs on {lab.runs_on}: its README says how to undo it there")
+    try:
+        state = client.call(repo, "GET", "/status")
+        if state["lab"] not in (None, lab.id):
+            raise CommandError(f"the lab shop runs {state['lab']}, not {lab.id}")
+        client.call(repo, "POST", "/reset")
+    except client.ShopError as exc:
+        raise CommandError(str(exc)) from None
+    print(
+        f"reset {lab.id}: no fault, every service on the healthy release (the shop keeps running; `shopfloor lab stop`)"
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import json
+
+    repo = repo_root(args)
+    labs = _labs(repo)
+    progress = _progress(repo)
+    rows = []
+    for lab in labs:
+        entry = progress.labs.get(lab.id)
+        if entry is None:
+            continue
+        attempt = entry.attempt
+        rows.append(
+            {
+                "id": lab.id,
+                "done": entry.done,
+                "best_score": entry.best_score,
+                "current_score": attempt.score if attempt else None,
+                "hints_shown": attempt.hints_shown if attempt else 0,
+                "wrong_answers": attempt.wrong_answers if attempt else 0,
+                "seconds_to_diagnose": attempt.seconds_to(attempt.diagnosed_at) if attempt else None,
+                "seconds_to_fix": attempt.seconds_to(attempt.solved_at) if attempt else None,
+                "read": lab.runbooks,
+            }
+        )
+    done = {r["id"] for r in rows if r["done"]}
+    next_labs = [lab.id for lab in labs if lab.id not in done and lab_state(lab, progress) in ("-", "started")][:3]
+    if args.json:
+        print(json.dumps({"labs": rows, "next": next_labs}, indent=2))
+        return 0
+    if not rows:
+        print("no lab started yet: `shopfloor lab list`, then `shopfloor lab start ID`")
+    for r in rows:
+
+        def minutes(value: float | None) -> str:
+            return "-" if value is None else f"{value / 60:.1f} min"
+
+        print(
+            f"{r['id']:<24} {'done' if r['done'] else 'open':<5} best {_or_dash(r['best_score']):>3}  "
+            f"hints {r['hints_shown']}  wrong answers {r['wrong_answers']}  "
+            f"diagnosed in {minutes(r['seconds_to_diagnose'])}  fixed in {minutes(r['seconds_to_fix'])}"
+        )
+    total = sum(r["best_score"] or 0 for r in rows)
+    print(f"total: {total} points, {len(done)}/{len(labs)} labs done")
+    reading = sorted({runbook for r in rows for runbook in r["read"]})
+    if reading:
+        print("read next: " + ", ".join(reading))
+    if next_labs:
+        print("labs next: " + ", ".join(next_labs))
+    return 0
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from shopfloor.labs import client
+
+    repo = repo_root(args)
+    if client.stop_shop(repo):
+        print("the lab shop is stopped")
+    else:
+        print("no lab shop was running")
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    from shopfloor.labs.table import DOC_FILE, learning_path, replace_table
+
+    repo = repo_root(args)
+    table = learning_path(_labs(repo))
+    if not (args.write or args.check):
+        print(table, end="")
+        return 0
+    document = repo / DOC_FILE
+    try:
+        current = document.read_text(encoding="utf-8")
+        updated = replace_table(current, table)
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    if args.check:
+        if updated != current:
+            print(f"{DOC_FILE}'s learning path is out of date: run `shopfloor lab table --write`")
+            return 1
+        return 0
+    if updated != current:
+        document.write_text(updated, encoding="utf-8")
+        print(f"updated the learning path in {DOC_FILE}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from shopfloor.labs.model import LabError, load_labs
+
+    repo = repo_root(args)
+    try:
+        labs = load_labs(repo)
+    except LabError as exc:
+        print(exc)
+        return 1
+    print(f"{len(labs)} labs fine")
+    return 0
