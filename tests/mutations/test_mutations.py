@@ -48,6 +48,7 @@ def test_the_list_covers_every_invariant_the_run_is_kept_for() -> None:
         "alert labels",
         "fault switch refused in prod",
         "fault switch without the admin key",
+        "lab verification",
     }
     assert wanted <= areas, f"no mutation for {sorted(wanted - areas)}"
 
