@@ -194,6 +194,10 @@ def _run(command: Sequence[str], cwd: Path, env: dict[str, str], timeout: float)
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
             return None, output.decode(errors="replace")
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM): the tests' own session would outlive us otherwise.
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
         return process.returncode, output.decode(errors="replace")
 
 
@@ -312,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the run of the tests on unmutated code")
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/testing.md (full runs)")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the scratch copy and the running tests are cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     mutations = load()
     if args.list:
         for m in mutations:
