@@ -245,7 +245,8 @@ def baseline(mutations: Sequence[Mutation], copy: Path, env: dict[str, str], tim
     status, output = _run(pytest_command(tests, stop_at_first=False), copy, env, timeout)
     if status == 0:
         return None
-    return "timed out" if status is None else _last_lines(output, 8)
+    failed = [line for line in output.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return "timed out" if status is None else " | ".join(failed[:5]) or _last_lines(output, 8)
 
 
 def kill_rate(outcomes: Sequence[Outcome]) -> float:
