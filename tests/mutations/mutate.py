@@ -271,12 +271,31 @@ def summary(outcomes: Sequence[Outcome], seconds: float) -> str:
 
 
 def write_docs(outcomes: Sequence[Outcome], seconds: float, docs: Path = DOCS_FILE) -> None:
+    """A full run's table and summary between the markers."""
     text = docs.read_text(encoding="utf-8")
     begin, end = text.find(BEGIN_MARK), text.find(END_MARK)
     if begin < 0 or end < begin:
         raise SystemExit(f"{docs}: the markers {BEGIN_MARK!r} and {END_MARK!r} are missing")
     block = f"{BEGIN_MARK}\nLast full run: {summary(outcomes, seconds)}.\n\n{table(outcomes)}\n"
     docs.write_text(text[:begin] + block + text[end:], encoding="utf-8")
+
+
+def update_docs(outcomes: Sequence[Outcome], docs: Path = DOCS_FILE) -> None:
+    """After a run of some mutations (ONLY=...): their rows replace those of the last full run,
+    and a line says which rows are newer, so the table never claims a full run that did not happen."""
+    text = docs.read_text(encoding="utf-8")
+    begin, end = text.find(BEGIN_MARK), text.find(END_MARK)
+    if begin < 0 or end < begin:
+        raise SystemExit(f"{docs}: the markers {BEGIN_MARK!r} and {END_MARK!r} are missing")
+    lines = text[begin:end].splitlines()
+    new_rows = table(outcomes).splitlines()[2:]
+    by_id = {row.split("`")[1]: row for row in new_rows}
+    kept = [by_id.pop(line.split("`")[1], line) if line.startswith("| `") else line for line in lines]
+    kept += list(by_id.values())
+    note = "Rerun alone since: " + ", ".join(f"`{o.mutation.id}` {o.result}" for o in outcomes) + "."
+    at = next((i for i, line in enumerate(kept) if line.startswith("| id |")), len(kept))
+    kept[at:at] = [note, ""]
+    docs.write_text(text[:begin] + "\n".join(kept) + "\n" + text[end:], encoding="utf-8")
 
 
 def run(
@@ -315,7 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated mutation ids (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     parser.add_argument("--no-baseline", action="store_true", help="skip the run of the tests on unmutated code")
-    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/testing.md (full runs)")
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="write the table into docs/testing.md (with --only: those rows)",
+    )
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the scratch copy and the running tests are cleaned up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -338,7 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(outcomes))
     print()
     print(summary(outcomes, seconds))
-    if args.write_docs and not args.only:
+    if args.write_docs and args.only:
+        update_docs(outcomes)
+    elif args.write_docs:
         write_docs(outcomes, seconds)
         print(f"wrote the table to {DOCS_FILE.relative_to(REPO)}")
     return 0 if outcomes and all(o.result == KILLED for o in outcomes) else 1
