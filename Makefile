@@ -94,11 +94,11 @@ test: lint typecheck pytest ## lint, types and all tests
 
 # The curated invariant mutations (tests/mutations/mutations.yaml), each planted in a scratch copy
 # and run against only the tests that must catch it; not part of `make test` (about 20 minutes on
-# two cores, docs/testing.md). ONLY=<id>[,<id>] runs those alone; a full run rewrites the table in
-# docs/testing.md. Exits non-zero unless every mutation is killed.
+# two cores, docs/testing.md). ONLY=<id>[,<id>] runs those alone and updates their rows of the table in
+# docs/testing.md; a full run rewrites it. Exits non-zero unless every mutation is killed.
 ONLY ?=
 mutate: $(STAMP) ## plant each listed invariant mutation and check its tests catch it (ONLY=<id>)
-	nice -n 19 $(BIN)/python -m tests.mutations.mutate $(if $(ONLY),--only $(ONLY),--write-docs)
+	nice -n 19 $(BIN)/python -m tests.mutations.mutate --write-docs $(if $(ONLY),--only $(ONLY))
 
 bench: $(STAMP) ## k6 benchmarks on loopback; figures go to docs/performance.md
 	$(BIN)/shopfloor bench

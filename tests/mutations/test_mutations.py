@@ -53,6 +53,14 @@ def test_the_list_covers_every_invariant_the_run_is_kept_for() -> None:
     assert wanted <= areas, f"no mutation for {sorted(wanted - areas)}"
 
 
+def test_the_documented_table_lists_every_mutation() -> None:
+    """docs/testing.md carries the last full run; a mutation added since is not in it yet."""
+    text = mutate.DOCS_FILE.read_text(encoding="utf-8")
+    block = text[text.index(mutate.BEGIN_MARK) : text.index(mutate.END_MARK)]
+    missing = [m.id for m in MUTATIONS if f"| `{m.id}` |" not in block]
+    assert not missing, f"run `make mutate` to record {missing} in docs/testing.md"
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -177,6 +185,25 @@ def test_the_table_is_written_between_the_markers(tmp_path: Path) -> None:
     assert text.endswith("After.\n")
     assert "1 mutations: 1 killed; kill rate 100%; 1.2 min wall clock" in text
     assert f"| `{mutation.id}` | {mutation.area} | `{mutation.file}` |" in text
+
+
+def test_a_partial_run_replaces_only_its_rows_and_says_so(tmp_path: Path) -> None:
+    docs = tmp_path / "testing.md"
+    docs.write_text(f"{mutate.BEGIN_MARK}\n{mutate.END_MARK}\n")
+    first, second = MUTATIONS[0], MUTATIONS[1]
+    mutate.write_docs([mutate.Outcome(first, "killed", 5), mutate.Outcome(second, "survived", 7)], 60.0, docs)
+    mutate.update_docs([mutate.Outcome(second, "killed", 9)], docs)
+
+    text = docs.read_text()
+    assert "Last full run: 2 mutations: 1 killed, 1 survived; kill rate 50%" in text
+    assert f"Rerun alone since: `{second.id}` killed." in text
+    assert (
+        f"| `{first.id}` | {first.area} | `{first.file}` | `{Path(first.tests[0].split('::')[0]).name}` | killed | 5 |"
+        in text
+    )
+    assert f"| `{second.id}` |" in text
+    assert "| survived |" not in text
+    assert text.count(f"| `{second.id}` |") == 1
 
 
 def test_make_mutate_refuses_an_unknown_id() -> None:
