@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run observe chaos test lint format typecheck pytest bench bench-startup load-smoke load load-stress load-spike load-soak render images screenshots lock clean
+.PHONY: help venv run observe chaos test lint format typecheck pytest mutate bench bench-startup load-smoke load load-stress load-spike load-soak render images screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,6 +91,14 @@ pytest: $(STAMP) $(CHECKOV_STAMP) ## the test suites only
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## lint, types and all tests
+
+# The curated invariant mutations (tests/mutations/mutations.yaml), each planted in a scratch copy
+# and run against only the tests that must catch it; not part of `make test` (about 20 minutes on
+# two cores, docs/testing.md). ONLY=<id>[,<id>] runs those alone and updates their rows of the table in
+# docs/testing.md; a full run rewrites it. Exits non-zero unless every mutation is killed.
+ONLY ?=
+mutate: $(STAMP) ## plant each listed invariant mutation and check its tests catch it (ONLY=<id>)
+	nice -n 19 $(BIN)/python -m tests.mutations.mutate --write-docs $(if $(ONLY),--only $(ONLY))
 
 bench: $(STAMP) ## k6 benchmarks on loopback; figures go to docs/performance.md
 	$(BIN)/shopfloor bench
