@@ -55,13 +55,14 @@ REPO_URL = "https://github.com/shopfloor/shopfloor.git"
 # Which add-ons each cluster runs (docs/gitops.md has the table and the reasons).
 ADDONS = {
     "local": {"traefik", "metrics-server", "kube-prometheus-stack"},
-    "dev": {"external-secrets", "kube-prometheus-stack"},
+    "dev": {"external-secrets", "kube-prometheus-stack", "falco"},
     "staging": {
         "aws-load-balancer-controller",
         "metrics-server",
         "cluster-autoscaler",
         "external-secrets",
         "kube-prometheus-stack",
+        "falco",
     },
 }
 ADDONS["prod"] = ADDONS["staging"]
@@ -372,7 +373,11 @@ def test_the_addons_chart_refuses_a_bad_cluster_values_file(values: dict[str, An
 
 
 def test_notifications_cover_failed_degraded_deployed_and_every_subscription_resolves() -> None:
-    configmap = next(o for _, o in objects(REPO) if o.get("kind") == "ConfigMap")
+    configmap = next(
+        o
+        for _, o in objects(REPO)
+        if o.get("kind") == "ConfigMap" and o["metadata"]["name"] == "argocd-notifications-cm"
+    )
     data = configmap["data"]
     triggers = {
         key.removeprefix("trigger."): yaml.safe_load(value) for key, value in data.items() if key.startswith("trigger.")
