@@ -33,6 +33,22 @@ def register(group: CommandGroup) -> None:
         help="a Markdown file whose table rows start with the accepted test numbers (default: docs/security.md)",
     )
     report.set_defaults(handler=_report)
+    scan = actions.add_parser(
+        "scan-images",
+        help="scan the images `make images` built: fail on fixable HIGH/CRITICAL (the release workflow's policy)",
+        description="Runs Trivy on each image of the images report with the release workflow's policy and the "
+        "dated exceptions of .trivyignore.yaml. Without Trivy on the PATH it says so and passes, unless --require.",
+    )
+    scan.add_argument(
+        "--report", type=Path, default=Path("var/images.json"), help="images report (default: %(default)s)"
+    )
+    scan.add_argument("--require", action="store_true", help="fail when no scanner is installed")
+    scan.set_defaults(handler=_scan_images)
+    check = actions.add_parser(
+        "check-ignores",
+        help="check .trivyignore.yaml: every exception has an id, a reason and a date at most 90 days ahead",
+    )
+    check.set_defaults(handler=_check_ignores)
 
 
 def _no_action(args: argparse.Namespace) -> int:
@@ -67,3 +83,28 @@ def _report(args: argparse.Namespace) -> int:
     output, unaccepted = render_report(report, accepted, warnings=args.warnings)
     print(output, end="")
     return 1 if unaccepted else 0
+
+
+def _scan_images(args: argparse.Namespace) -> int:
+    from shopfloor.commands import repo_root
+    from shopfloor.security.scan import ScanError, images_from_report, scan_images
+
+    repo = repo_root(args)
+    report = args.report if args.report.is_absolute() else repo / args.report
+    try:
+        images = images_from_report(report)
+    except ScanError as exc:
+        raise CommandError(str(exc)) from None
+    return scan_images(repo, images, require=args.require)
+
+
+def _check_ignores(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from shopfloor.commands import repo_root
+    from shopfloor.security.scan import IGNORE_FILE, ignore_problems
+
+    problems = ignore_problems((repo_root(args) / IGNORE_FILE).read_text(encoding="utf-8"), dt.date.today())
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
