@@ -651,6 +651,10 @@ def flow_plan(env: RenderedEnvironment) -> FlowPlan:
                 backend = backend_of(path["backend"]["service"]["name"])
                 if backend:
                     expected.add(("edge", *backend))
+                    # The ALB health-checks the management port (where /readyz is), not the traffic port.
+                    check_port = ingress.annotations.get("alb.ingress.kubernetes.io/healthcheck-port", "")
+                    if check_port.isdigit():
+                        expected.add(("edge", backend[0], int(check_port)))
     for workload in controllers(env):
         annotations = pod_annotations(workload)
         if annotations.get("prometheus.io/scrape") == "true":

@@ -15,6 +15,13 @@ an environment's values change (the test says so):
 which renders PRE_CHANGE's charts (git archive) with the current environments/. It also prints
 whether the add-on Applications argocd/addons renders per cluster equal PRE_CHANGE's
 argocd/clusters/<cluster>/addons.yaml.
+
+Later changes of the chart's output on purpose are recorded, each with its reason, in
+render-changes.json: the objects that render differently from the pre-change charts, with their
+new digests. The test then expects the pre-change render with those changes, so any other
+difference is still caught. Record one (after the chart change, with the environments as they are):
+
+    .venv/bin/python -m tests.charts.equivalence --accept "issue N: what changed and why"
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from shopfloor.repo import find_repo_root
 
 REPO = find_repo_root(Path(__file__).parent)
 DIGESTS = Path(__file__).with_name("render-equivalence.json")
+CHANGES = Path(__file__).with_name("render-changes.json")
 # The last commit with charts/{frontend,api-gateway,catalog,orders} and argocd/clusters/*/addons.yaml.
 PRE_CHANGE = "5a2e33fd8d45d50db95ed9e3d8fa84df35333b5d"
 CHART_LABEL = "helm.sh/chart"
@@ -127,6 +135,42 @@ def input_digests(repo: Path, environment: str) -> dict[str, str]:
 def differences(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
     """The refs that are new, gone, or render differently."""
     return sorted(ref for ref in set(recorded) | set(current) if recorded.get(ref) != current.get(ref))
+
+
+def recorded_changes() -> list[dict[str, Any]]:
+    if not CHANGES.is_file():
+        return []
+    changes: list[dict[str, Any]] = json.loads(CHANGES.read_text(encoding="utf-8"))["changes"]
+    return changes
+
+
+def expected_digests(recorded: Mapping[str, str], environment: str) -> dict[str, str]:
+    """The pre-change digests of `environment` with every recorded change on purpose applied in
+    order (an empty digest: the object is gone)."""
+    expected = dict(recorded)
+    for change in recorded_changes():
+        for ref, value in change["digests"].get(environment, {}).items():
+            if value:
+                expected[ref] = value
+            else:
+                expected.pop(ref, None)
+    return expected
+
+
+def accept(reason: str, recorded: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """A change record: per environment, each object whose current render differs from what is
+    expected so far, with its current digest."""
+    from shopfloor.delivery.render import render_environment
+
+    digests: dict[str, dict[str, str]] = {}
+    with ChartSet(REPO) as charts:
+        for environment, record in sorted(recorded.items()):
+            expected = expected_digests(record["objects"], environment)
+            current = object_digests(render_environment(charts, environment))
+            changed = {ref: current.get(ref, "") for ref in differences(expected, current)}
+            if changed:
+                digests[environment] = changed
+    return digests
 
 
 def _git_archive(repo: Path, commit: str, paths: list[str], target: Path) -> None:
@@ -218,7 +262,30 @@ def compare_addons(repo: Path, commit: str = PRE_CHANGE) -> dict[str, list[str]]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help=f"write {DIGESTS.name} (else print it)")
+    parser.add_argument("--accept", metavar="REASON", help=f"record today's differences in {CHANGES.name}")
     args = parser.parse_args(argv)
+    if args.accept is not None:
+        if not args.accept.strip():
+            parser.error("--accept needs a reason: which issue changed the chart's output, and why")
+        digests = accept(args.accept, json.loads(DIGESTS.read_text())["environments"])
+        if not digests:
+            print("the render is what is recorded: nothing to accept")
+            return 0
+        changes = recorded_changes()
+        changes.append({"reason": args.accept.strip(), "digests": digests})
+        CHANGES.write_text(
+            json.dumps(
+                {
+                    "about": "Chart output changed on purpose after the pre-change proof; see equivalence.py.",
+                    "changes": changes,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        print(f"wrote {CHANGES.relative_to(REPO)}: " + ", ".join(f"{e}: {len(d)}" for e, d in digests.items()))
+        return 0
     rendered = render_pre_change(REPO)
     with ChartSet(REPO) as charts:
         for name, env in rendered.items():

@@ -68,6 +68,7 @@ ADDONS = {
         "cert-manager",
         *IN_CLUSTER_EXPORTERS,
         "aws-for-fluent-bit",
+        "falco",
     },
     "staging": {
         "aws-load-balancer-controller",
@@ -79,6 +80,7 @@ ADDONS = {
         "prometheus-postgres-exporter",
         "prometheus-yet-another-cloudwatch-exporter",
         "aws-for-fluent-bit",
+        "falco",
     },
 }
 ADDONS["prod"] = ADDONS["staging"]
@@ -389,7 +391,11 @@ def test_the_addons_chart_refuses_a_bad_cluster_values_file(values: dict[str, An
 
 
 def test_notifications_cover_failed_degraded_deployed_and_every_subscription_resolves() -> None:
-    configmap = next(o for _, o in objects(REPO) if o.get("kind") == "ConfigMap")
+    configmap = next(
+        o
+        for _, o in objects(REPO)
+        if o.get("kind") == "ConfigMap" and o["metadata"]["name"] == "argocd-notifications-cm"
+    )
     data = configmap["data"]
     triggers = {
         key.removeprefix("trigger."): yaml.safe_load(value) for key, value in data.items() if key.startswith("trigger.")
