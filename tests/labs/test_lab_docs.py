@@ -29,7 +29,11 @@ LABS = load_labs(REPO)
 DEFAULT_LABS = ("error-release", "cache-outage")
 ALL_LABS = os.environ.get("SHOPFLOOR_LAB_TESTS", "") == "all"
 STACK_LABS = [lab for lab in LABS if lab.runs_on == "local-stack" and (ALL_LABS or lab.id in DEFAULT_LABS)]
-OFFLINE_LABS = [lab for lab in LABS if lab.runs_on == "offline"]
+# Every offline lab's break → failing check → fix → passing check is run by tests/labs/
+# test_offline_*_labs.py; here one README is executed as written (the others with
+# SHOPFLOOR_LAB_TESTS=all: each takes one to two minutes of chart checks or terraform test).
+DEFAULT_OFFLINE_LABS = ("k8s-readiness-probe-path",)
+OFFLINE_LABS = [lab for lab in LABS if lab.runs_on == "offline" and (ALL_LABS or lab.id in DEFAULT_OFFLINE_LABS)]
 TIMINGS: dict[str, float] = {}
 
 

@@ -75,6 +75,21 @@ async def test_invalid_transitions_are_409_listing_the_allowed_ones(shop: Shop) 
     assert (await shop.order(order_id))["status"] == "DELIVERED"
 
 
+async def test_a_pending_order_cannot_be_confirmed_by_hand(shop: Shop) -> None:
+    """CONFIRMED is catalog's answer to a reservation; set by an admin it would be a CONFIRMED order
+    holding no stock (issue 19: the mutation run found no test of it)."""
+    await shop.add_product("MUG-001", stock=5)
+    shop.catalog_server.faults.status = 503  # catalog cannot reserve: the order stays PENDING
+    pending = await shop.checkout(("MUG-001", 2))
+    assert (pending.status_code, pending.json()["status"]) == (202, "PENDING"), pending.text
+    order_id = pending.json()["id"]
+
+    by_hand = assert_problem(await move(shop, order_id, "CONFIRMED"), 409, mentions="CONFIRMED")
+    assert by_hand["allowed"] == ["CANCELLED"]
+    assert (await shop.order(order_id))["status"] == "PENDING"
+    assert await shop.stock("MUG-001") == 5
+
+
 async def test_the_transition_route_is_admin_only_and_validated(shop: Shop) -> None:
     await shop.add_product("MUG-001", stock=5)
     order_id = await confirmed_order(shop)

@@ -236,10 +236,14 @@ def _start(args: argparse.Namespace) -> int:
         if workspace.exists():
             shutil.rmtree(workspace)
         workspace.mkdir(parents=True)
-        engine.prepare(repo, lab.directory, lab.offline, workspace)
+        try:
+            engine.prepare(repo, lab.directory, lab.offline, workspace)
+        except ValueError as exc:  # OfflineLabError and MissingTool say what is wrong and how to fix it
+            raise CommandError(f"{lab.id}: {exc}") from None
         progress.start(lab.id)
         progress.save()
-        print(f"lab {lab.id} started: your workspace is {workspace.relative_to(repo)}; read labs/{lab.id}/README.md")
+        shown = workspace.relative_to(repo) if workspace.is_relative_to(repo) else workspace
+        print(f"lab {lab.id} started: your workspace is {shown}; read labs/{lab.id}/README.md")
         return 0
     try:
         client.ensure_shop(
