@@ -87,8 +87,13 @@ typecheck: $(STAMP) ## mypy over every package
 	@set -e; for package in $(LOCAL_PACKAGES) $(wildcard tests); do echo "mypy $$package"; $(BIN)/mypy $$package; done
 	$(BIN)/mypy $(wildcard bench/*.py)
 
+# Workers for pytest-xdist: most suites wait on real servers, subprocesses and alert windows, so
+# three workers keep two cores busy (conftest.py keeps a module, and each shared terraform/image
+# workspace, on one worker). PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 3
+
 pytest: $(STAMP) $(CHECKOV_STAMP) ## the test suites only
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest ## lint, types and all tests
 

@@ -192,7 +192,7 @@ def test_wrong_container_port_and_external_target_are_reported(rendered: dict[st
     local = rendered["local"]
     assert check_against_render(edited("catalog-http-delay.yaml", **{"spec.port": 8080}), local) == [
         "catalog-http-delay.yaml (HTTPChaos catalog-http-delay): spec.port: "
-        "local Deployment/catalog listens on [8081], not 8080"
+        "local Deployment/catalog listens on [8081, 9090], not 8080"
     ]
     assert check_against_render(edited("catalog-dns-error.yaml", **{"spec.containerNames": ["catalog"]}), local) == [
         "catalog-dns-error.yaml (DNSChaos catalog-dns-error): spec.containerNames: "

@@ -169,12 +169,12 @@ def check_runbook(path: Path, name: str) -> list[str]:
 
 def check_orphan_runbooks(root: Path) -> list[str]:
     """A runbook named like an alert (CamelCase) belongs to an alert that links to it. Scenario
-    runbooks (rollback.md) are lower case and indexed elsewhere."""
+    runbooks (rollback.md) are lower case, and README.md is the index (shopfloor runbooks)."""
     linked = {alert.annotations.get("runbook_url") for alert in load_alerts(root)}
     return [
         f"{path.relative_to(root)} is named like an alert but no alert links to it"
         for path in sorted((root / RUNBOOKS).glob("*.md"))
-        if ALERT_NAME.fullmatch(path.stem) and RUNBOOK_URL.format(name=path.stem) not in linked
+        if path.name != "README.md" and ALERT_NAME.fullmatch(path.stem) and RUNBOOK_URL.format(name=path.stem) not in linked
     ]
 
 
