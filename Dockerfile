@@ -81,5 +81,5 @@ ENV HOST=0.0.0.0 \
 COPY --from=service-build /opt/venv /opt/venv
 EXPOSE ${PORT}
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/livez\", timeout=2)"]
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('MANAGEMENT_PORT') or os.environ['PORT']}/livez\", timeout=2)"]
 CMD ["shopfloor-service", "serve"]

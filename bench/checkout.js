@@ -1,7 +1,9 @@
 // The checkout benchmark that `shopfloor bench` (make bench) runs after the product read one:
 //
 //   checkout    closed model, VUS virtual users for SECONDS: POST GATEWAY_URL/api/orders, one unit of SKU,
-//               each iteration with a fresh Idempotency-Key (so each is a new order, not a replay)
+//               each iteration with a fresh Idempotency-Key (so each is a new order, not a replay).
+//               With SKUS (comma-separated) instead of SKU, each order takes one of them in turn
+//               (the spread-sku scenario: orders over many products, no one hot row).
 //
 // Orders per second = http_reqs{scenario:checkout} count / SECONDS; the latency figure is the p99 of
 // http_req_duration{scenario:checkout}. A checkout is good when it answers 201 (CONFIRMED: the
@@ -12,19 +14,21 @@ import http from 'k6/http';
 import { check } from 'k6';
 
 const GATEWAY_URL = __ENV.GATEWAY_URL;
-const SKU = __ENV.SKU;
+const SKUS = (__ENV.SKUS || __ENV.SKU || '').split(',').filter((s) => s);
 const VUS = parseInt(__ENV.VUS || '16', 10);
 const SECONDS = parseInt(__ENV.SECONDS || '15', 10);
 const RUN = __ENV.RUN || `${Date.now()}`; // keeps keys unique across runs on the same database
 
-if (!GATEWAY_URL || !SKU) {
-  throw new Error('set GATEWAY_URL and SKU (shopfloor bench does)');
+if (!GATEWAY_URL || SKUS.length === 0) {
+  throw new Error('set GATEWAY_URL and SKU or SKUS (shopfloor bench does)');
 }
 
-const BODY = JSON.stringify({
-  items: [{ sku: SKU, quantity: 1 }],
-  customer: { name: 'Bench Customer', email: 'bench@example.com' },
-});
+const BODIES = SKUS.map((sku) =>
+  JSON.stringify({
+    items: [{ sku, quantity: 1 }],
+    customer: { name: 'Bench Customer', email: 'bench@example.com' },
+  }),
+);
 
 export const options = {
   discardResponseBodies: true,
@@ -47,7 +51,8 @@ export const options = {
 };
 
 export function checkout() {
-  const response = http.post(`${GATEWAY_URL}/api/orders`, BODY, {
+  const body = BODIES[(__VU * 7 + __ITER) % BODIES.length];
+  const response = http.post(`${GATEWAY_URL}/api/orders`, body, {
     headers: {
       'Content-Type': 'application/json',
       'Idempotency-Key': `bench-${RUN}-${__VU}-${__ITER}`,

@@ -160,7 +160,10 @@ async def start_service(
         service = RunningService(spec, process)
         started.append(service)
         await process.start()
-        await wait_ready(process, f"{service.url}/readyz", timeout_seconds=30)
+        # With MANAGEMENT_PORT, /readyz is served there only (shopfloor_common.server).
+        management = environment.get("MANAGEMENT_PORT")
+        ready_url = f"http://127.0.0.1:{management}/readyz" if management else f"{service.url}/readyz"
+        await wait_ready(process, ready_url, timeout_seconds=30)
         return service
 
     yield start

@@ -213,3 +213,60 @@ resource "aws_acm_certificate" "shop" {
     create_before_destroy = true
   }
 }
+
+# Central logs (issue 13): the pods' log group, its key, Fluent Bit's write access (IRSA on EKS,
+# the node role on K3s) and the saved Logs Insights queries.
+module "logs" {
+  source = "../modules/logs"
+
+  name              = local.name
+  platform          = local.platform
+  retention_days    = var.log_retention_days
+  oidc_provider_arn = local.on_eks ? module.eks[0].oidc_provider_arn : null
+  node_role_name    = local.on_k3s ? module.k3s[0].node_role_name : null
+}
+
+# YACE's IRSA role (CloudWatch's RDS DatabaseConnections for RDSConnectionsNearLimit): EKS only,
+# where the shop's database is RDS; K3s has no OIDC provider and runs PostgreSQL in the cluster.
+module "yace_iam" {
+  source = "../modules/yace-iam"
+  count  = local.on_eks ? 1 : 0
+
+  name_prefix       = local.name
+  oidc_provider_arn = module.eks[0].oidc_provider_arn
+  regions           = [module.contract.region]
+}
+
+# Opt-in AWS fault injection (docs/chaos.md): the FIS role, the ALB 5xx stop alarm and the
+# experiment templates of chaos/aws. They reboot RDS, terminate EKS nodes and cut one zone's
+# private subnets, so they exist only where the contract says EKS and RDS.
+locals {
+  chaos_fis = var.chaos_fis_enabled && local.on_eks && local.stores.postgresql.kind == "rds"
+}
+
+check "chaos_fis_needs_eks_and_rds" {
+  assert {
+    condition     = !var.chaos_fis_enabled || local.chaos_fis
+    error_message = "chaos_fis_enabled is set, but ${module.contract.source_file} says ${local.platform} and PostgreSQL ${local.stores.postgresql.kind}: the FIS templates need EKS and RDS, so none are created."
+  }
+}
+
+data "aws_availability_zones" "chaos" {
+  #checkov:skip=CKV_AWS_394:Only names the zone az-network-disruption cuts off: the network module's first zone, taken from the same list in the same order.
+  count = local.chaos_fis ? 1 : 0
+  state = "available"
+}
+
+module "chaos_fis" {
+  source = "../modules/chaos-fis"
+  count  = local.chaos_fis ? 1 : 0
+
+  name                   = local.name
+  cluster_name           = one(module.eks[*].cluster_name)
+  db_instance_identifier = local.name
+  vpc_id                 = module.network.vpc_id
+  availability_zone      = data.aws_availability_zones.chaos[0].names[0]
+
+  # The templates name the database and the cluster: create them after both.
+  depends_on = [module.rds, module.eks]
+}

@@ -151,3 +151,23 @@ output "aws_pipeline_connection_arn" {
   description = "GitHub connection of the optional AWS pipeline, to activate once in the console (null when it is off)."
   value       = one(module.aws_pipeline[*].connection_arn)
 }
+
+output "log_group_name" {
+  description = "The pods' CloudWatch Logs group (aws-for-fluent-bit's cloudWatchLogs.logGroupName)."
+  value       = module.logs.log_group_name
+}
+
+output "fluent_bit_role_arn" {
+  description = "IRSA role of aws-for-fluent-bit's ServiceAccount (null on K3s: the node role carries its policy)."
+  value       = module.logs.fluent_bit_role_arn
+}
+
+output "yace_role_arn" {
+  description = "IRSA role of YACE's ServiceAccount (null on K3s, where there is no RDS and no IRSA)."
+  value       = one(module.yace_iam[*].role_arn)
+}
+
+output "chaos_fis_experiment_template_ids" {
+  description = "FIS experiment template id per chaos/aws template (aws fis start-experiment --experiment-template-id <id>); null unless chaos_fis_enabled on EKS with RDS."
+  value       = one(module.chaos_fis[*].experiment_template_ids)
+}

@@ -88,3 +88,15 @@ variable "aws_pipeline_enabled" {
     error_message = "The pipeline pushes to the account's ECR repositories: enable it in the environment with owns_account_resources = true."
   }
 }
+
+variable "log_retention_days" {
+  type        = number
+  description = "Days CloudWatch Logs keeps the pods' lines (terraform/modules/logs; a period CloudWatch accepts)."
+  default     = 30
+}
+
+variable "chaos_fis_enabled" {
+  type        = bool
+  description = "Create the AWS FIS role, stop alarm and experiment templates of chaos/aws (terraform/modules/chaos-fis; docs/chaos.md). Opt-in; the templates target an EKS cluster and RDS, so it is created only where the contract says both (a check warns otherwise)."
+  default     = false
+}

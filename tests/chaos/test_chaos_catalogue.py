@@ -165,7 +165,7 @@ def test_an_unknown_alert_and_a_label_no_rule_carries_are_reported(tmp_path: Pat
     problems = reference_problems(tmp_path, text)
     assert len(problems) == 2, problems
     assert re.fullmatch(
-        r"faults\[db-latency\]\.expect\.alerts\[0\]: no SLOFastBurn rule can carry slo=checkout-latencies "
+        r"faults\[db-row-lock\]\.expect\.alerts\[0\]: no SLOFastBurn rule can carry slo=checkout-latencies "
         r"\(the rules set slo=browse-products-availability, .*\)",
         problems[0],
     )

@@ -19,7 +19,7 @@ from chaoslib.experiment import ensure_experiment_is_valid
 
 from shopfloor.chaos.catalogue import MESH_DIR, read_catalogue
 from shopfloor.chaos.experiments import CLUSTER_DIR, EXPERIMENTS_DIR, plural, stale_files
-from shopfloor.chaos.provider import ControlError, inject_fault
+from shopfloor.chaos.provider import ControlError, inject_fault, remove_fault
 from shopfloor.observe.slos import load_slos
 from tests.crdkit import _CrdLoader, _lookup, require_crds
 
@@ -71,8 +71,8 @@ def test_every_experiment_is_valid_for_chaoslib_and_names_a_catalogued_fault(pat
     assert len(queries) == 2 * len(load_slos(REPO).journeys)
     assert all(p["provider"]["module"] == "chaosprometheus.probes" for p in probes if p["provider"]["type"] == "python")
     assert [p["provider"]["type"] for p in probes].count("http") == 1
-    window = "5s" if "cluster" not in experiment["tags"] else "5m"
-    assert all(f"ratio_rate{window}" in query for query in queries)
+    windows = ("1m", "5s") if "cluster" not in experiment["tags"] else ("1h", "5m")
+    assert all(f"ratio_rate{windows[0]}" in query and f"ratio_rate{windows[1]}" in query for query in queries)
     (action,) = experiment["method"]
     assert action["pauses"] == {"after": "${hold_seconds}"}
     (rollback,) = experiment["rollbacks"]
@@ -142,3 +142,31 @@ def test_the_provider_acts_only_through_a_loopback_session() -> None:
         inject_fault("catalog-kill", configuration={"shopfloor_control_url": ""})
     with pytest.raises(ControlError, match="no loopback"):
         inject_fault("catalog-kill", configuration={"shopfloor_control_url": "http://10.0.0.1:8099"})
+
+
+async def test_the_provider_reaches_the_session_only_with_its_token(tmp_path: Path) -> None:
+    """The provider and the session's control endpoint for real, on loopback: a wrong token is
+    refused (401); with the token, a fault the session cannot apply is refused naming why (409)."""
+    import asyncio
+
+    from shopfloor.chaos.inject import ChaosTarget
+    from shopfloor.chaos.runner import ChaosSession, ControlServer
+    from shopfloor.local.stack import LocalStack, StackOptions
+
+    stack = LocalStack(StackOptions(repo=REPO, state_dir=tmp_path))  # not started: no service runs
+    control = ControlServer(ChaosSession(ChaosTarget(stack), CATALOGUE))
+    await control.start()
+    try:
+        wrong = {"shopfloor_control_url": control.url, "shopfloor_control_token": "not-the-token"}
+        with pytest.raises(ControlError, match="answered 401"):
+            await asyncio.to_thread(inject_fault, "catalog-kill", wrong)
+        right = {"shopfloor_control_url": control.url, "shopfloor_control_token": control.token}
+        with pytest.raises(ControlError, match=r"answered 409.*no fault 'no-such-fault'"):
+            await asyncio.to_thread(inject_fault, "no-such-fault", right)
+        with pytest.raises(ControlError, match=r"answered 409.*the stack runs no service named 'catalog'"):
+            await asyncio.to_thread(inject_fault, "catalog-kill", right)
+        removed = await asyncio.to_thread(remove_fault, "catalog-kill", right)  # never injected: nothing to do
+        assert (removed["fault"], removed["action"]) == ("catalog-kill", "remove")
+        assert removed["at"].startswith("20")
+    finally:
+        await control.stop()

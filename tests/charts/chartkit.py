@@ -651,12 +651,16 @@ def flow_plan(env: RenderedEnvironment) -> FlowPlan:
                 backend = backend_of(path["backend"]["service"]["name"])
                 if backend:
                     expected.add(("edge", *backend))
+                    # The ALB health-checks the management port (where /readyz is), not the traffic port.
+                    check_port = ingress.annotations.get("alb.ingress.kubernetes.io/healthcheck-port", "")
+                    if check_port.isdigit():
+                        expected.add(("edge", backend[0], int(check_port)))
     for workload in controllers(env):
         annotations = pod_annotations(workload)
         if annotations.get("prometheus.io/scrape") == "true":
             expected.add(("monitoring", workload.name, int(annotations["prometheus.io/port"])))
         component = pod_labels(workload).get("app.kubernetes.io/component")
-        if component in ("server", "migrate"):
+        if component in ("server", "migrate", "bootstrap"):
             # Every service resolves names; the data stores call nobody, so not even the DNS.
             expected.add((workload.name, "dns", 53))
         is_migration = component == "migrate"
@@ -670,6 +674,11 @@ def flow_plan(env: RenderedEnvironment) -> FlowPlan:
                     backend = backend_of(host)
                     if backend:
                         expected.add((workload.name, *backend))
+            # libpq's PGHOST names a server too (the database bootstrap Job's psql).
+            if values.get("PGHOST", "").endswith("-service"):
+                backend = backend_of(values["PGHOST"])
+                if backend:
+                    expected.add((workload.name, *backend))
             if values.get("S3_BUCKET") and not is_migration:
                 # A NetworkPolicy cannot name AWS' addresses: the rule for S3 opens public HTTPS.
                 expected.add((workload.name, "aws-apis", 443))
@@ -702,6 +711,41 @@ def check_network_flow(env: RenderedEnvironment) -> list[str]:
                     allowed.add((source.name, target.name, port))
     problems = [f"needed but denied: {s} -> {t}:{p}" for s, t, p in sorted(plan.expected - allowed)]
     problems += [f"allowed but not in the request flow: {s} -> {t}:{p}" for s, t, p in sorted(allowed - plan.expected)]
+    return problems
+
+
+# Kubernetes resource quantities (k8s.io/apimachinery/pkg/api/resource): decimal and binary suffixes.
+_QUANTITY = re.compile(
+    r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+)
+_SUFFIX = {
+    None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+
+
+def quantity(value: str | int | float) -> float:
+    """A resource quantity as a number of base units (cores, bytes): "250m" -> 0.25, "1Gi" -> 2**30."""
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    return float(match.group("number")) * _SUFFIX[match.group("suffix")]
+
+
+def check_requests_within_limits(env: RenderedEnvironment) -> list[str]:
+    """No container requests more than its limit: the API server refuses such a pod ("must be less
+    than or equal to cpu limit"), so the Deployment never gets a single replica."""
+    problems = []
+    for workload in controllers(env):
+        for container in containers(workload):
+            resources = container.get("resources") or {}
+            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            for resource in sorted(set(requests) & set(limits)):
+                if quantity(requests[resource]) > quantity(limits[resource]):
+                    problems.append(
+                        f"{workload.ref} {container['name']}: requests {resource} {requests[resource]} above its "
+                        f"limit {limits[resource]} (the API server refuses the pod)"
+                    )
     return problems
 
 

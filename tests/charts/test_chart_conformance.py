@@ -7,6 +7,7 @@ docs/requirements.md: docs/requirements.md#prd-fr-1-3, #spec-5-1 and so on."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from tests.charts.chartkit import (
     Renders,
     broken_copy,
     container_environment,
+    container_ports,
     containers,
     controllers,
     main_container,
@@ -29,6 +31,7 @@ from tests.charts.chartkit import (
     pod_labels,
     pod_spec,
     selector_matches,
+    service_selector_matches,
 )
 
 Check = Callable[[RenderedEnvironment], list[str]]
@@ -153,14 +156,17 @@ def check_disruptions_spread_and_resources(env: RenderedEnvironment) -> list[str
 
 
 def check_service_names(env: RenderedEnvironment) -> list[str]:
-    """PRD 2.3: frontend-service:3000, api-gateway-service:8080, postgresql-service:5432 (port = targetPort)."""
+    """PRD 2.3: frontend-service:3000, api-gateway-service:8080, postgresql-service:5432 (port = targetPort).
+    The first port is that one; a second may only be the `management` port (issue 16)."""
     problems = []
     for name, port in SERVICE_PORTS.items():
         service = env.find("Service", name)
         if service is None:
             problems.append(f"no Service {name}")
             continue
-        ports = [(p["port"], p.get("targetPort")) for p in service.body["spec"]["ports"]]
+        ports = [
+            (p["port"], p.get("targetPort")) for p in service.body["spec"]["ports"] if p.get("name") != "management"
+        ]
         if ports != [(port, port)]:
             problems.append(f"{service.ref}: ports {ports}, PRD wants {port} -> {port}")
     return problems
@@ -373,6 +379,85 @@ def check_default_deny(env: RenderedEnvironment) -> list[str]:
     return problems
 
 
+MANAGEMENT_PATHS = ("/metrics", "/livez", "/readyz", "/admin/faults")
+
+
+def check_internal_paths_off_the_edge(env: RenderedEnvironment) -> list[str]:
+    """Issue 16: /metrics, /livez, /readyz and /admin/faults are not reachable through the
+    Ingress. The service serves them only on MANAGEMENT_PORT (shopfloor_common.server, proven on a
+    real process by test_common_management_port) and answers them 404 on PORT; so every Ingress
+    backend must land on PORT, never on MANAGEMENT_PORT, while the probes, the scrape annotation,
+    the monitoring NetworkPolicy rule and the ALB health check use MANAGEMENT_PORT."""
+    problems = []
+    management_ports: dict[str, int] = {}
+    for deployment in service_deployments(env):
+        container = main_container(deployment)
+        variables = container_environment(env, deployment, container).values
+        port, management = variables.get("PORT"), variables.get("MANAGEMENT_PORT")
+        if not management or management == port:
+            problems.append(f"{deployment.ref}: MANAGEMENT_PORT={management!r} beside PORT={port!r}")
+            continue
+        management_ports[deployment.name] = int(management)
+        named = container_ports(deployment)
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            target = container.get(probe, {}).get("httpGet", {}).get("port")
+            if named.get(target) != int(management):
+                problems.append(f"{deployment.ref}: {probe} on port {target}, not MANAGEMENT_PORT {management}")
+        if pod_annotations(deployment).get("prometheus.io/port") != management:
+            problems.append(
+                f"{deployment.ref}: Prometheus scrapes port {pod_annotations(deployment).get('prometheus.io/port')}"
+            )
+    for ingress in env.of_kind("Ingress"):
+        for rule in ingress.body["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                service = env.find("Service", backend["name"])
+                if service is None:
+                    continue  # check_ingress_backends names it
+                wanted = backend["port"]
+                [port_spec] = [
+                    p
+                    for p in service.body["spec"]["ports"]
+                    if p["port"] == wanted.get("number") or p.get("name") == wanted.get("name")
+                ] or [{}]
+                workload = [
+                    w
+                    for w in service_deployments(env)
+                    if service_selector_matches(service.body["spec"].get("selector") or {}, pod_labels(w))
+                ]
+                for deployment in workload:
+                    target = port_spec.get("targetPort", port_spec.get("port"))
+                    if container_ports(deployment).get(target) == management_ports.get(deployment.name):
+                        problems.append(
+                            f"{ingress.ref}: {path['path']} reaches the management port of {deployment.ref}"
+                        )
+        if ingress.body["spec"].get("ingressClassName") == "alb":
+            name = ingress.body["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+            owner = name.removesuffix("-service")
+            check_port = ingress.annotations.get("alb.ingress.kubernetes.io/healthcheck-port")
+            if owner in management_ports and check_port != str(management_ports[owner]):
+                problems.append(f"{ingress.ref}: the ALB health-checks port {check_port}, where /readyz is 404")
+    for policy in env.of_kind("NetworkPolicy"):
+        name = policy.body["metadata"]["name"]
+        if name not in management_ports:
+            continue
+        scrape_ports = [
+            port.get("port")
+            for rule in policy.body["spec"].get("ingress", [])
+            if any(
+                peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                == "monitoring"
+                for peer in rule.get("from", [])
+            )
+            for port in rule.get("ports", [])
+        ]
+        if scrape_ports != [management_ports[name]]:
+            problems.append(
+                f"{policy.ref}: monitoring may reach ports {scrape_ports}, not only {management_ports[name]}"
+            )
+    return problems
+
+
 def check_environment_settings(env: RenderedEnvironment) -> list[str]:
     """Each service knows where it runs (fault injection is refused in prod) and runs the image
     the environment's image file names."""
@@ -402,6 +487,7 @@ PRD_CHECKS: tuple[Check, ...] = (
     check_migrations,
     check_least_privilege,
     check_default_deny,
+    check_internal_paths_off_the_edge,
     check_environment_settings,
 )
 
@@ -472,6 +558,35 @@ def test_a_probe_on_another_path_is_caught(renders: Renders) -> None:
     assert check_probes(broken) == [
         "Deployment/frontend: startupProbe on /healthz, not /livez",
         "Deployment/frontend: livenessProbe on /healthz, not /livez",
+    ]
+
+
+def test_an_ingress_to_the_management_port_is_caught(renders: Renders) -> None:
+    def exposed(env: RenderedEnvironment) -> None:
+        ingress = env.find("Ingress", "frontend")
+        assert ingress is not None
+        ingress.body["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"name": "management"}
+
+    broken = broken_copy(renders("staging"), exposed)
+    assert check_internal_paths_off_the_edge(broken) == [
+        "Ingress/frontend: / reaches the management port of Deployment/frontend"
+    ]
+
+
+def test_metrics_on_the_traffic_port_is_refused(renders: Renders) -> None:
+    with pytest.raises(RenderError, match=re.escape("managementPort (8082) must differ from port")):
+        renders.with_overrides("staging", {"orders": {"managementPort": 8082}})
+
+
+def test_an_alb_health_check_on_the_traffic_port_is_caught(renders: Renders) -> None:
+    def traffic_port(env: RenderedEnvironment) -> None:
+        ingress = env.find("Ingress", "frontend")
+        assert ingress is not None
+        ingress.body["metadata"]["annotations"]["alb.ingress.kubernetes.io/healthcheck-port"] = "traffic-port"
+
+    broken = broken_copy(renders("prod"), traffic_port)
+    assert check_internal_paths_off_the_edge(broken) == [
+        "Ingress/frontend: the ALB health-checks port traffic-port, where /readyz is 404"
     ]
 
 

@@ -21,14 +21,23 @@ from tests.charts.chartkit import (
     check_ingress_backends,
     check_network_flow,
     check_references,
+    check_requests_within_limits,
     check_selectors,
     check_service_contract,
     check_service_ports,
     load_service_app,
     pod_spec,
+    quantity,
 )
 
-WIRING_CHECKS = (check_selectors, check_service_ports, check_ingress_backends, check_references, check_network_flow)
+WIRING_CHECKS = (
+    check_selectors,
+    check_service_ports,
+    check_ingress_backends,
+    check_references,
+    check_network_flow,
+    check_requests_within_limits,
+)
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +187,23 @@ def test_the_node_port_option_is_reachable_and_allowed(renders: Renders) -> None
     ]
     assert check_network_flow(rendered) == []
     assert check_service_ports(rendered) == []
+
+
+def test_requests_above_limits_are_caught(renders: Renders) -> None:
+    broken = renders.with_overrides(
+        "prod", {"orders": {"resources": {"requests": {"cpu": "1500m", "memory": "768Mi"}, "limits": {"cpu": "1"}}}}
+    )
+    problems = check_requests_within_limits(broken)
+    assert "Deployment/orders orders: requests cpu 1500m above its limit 1 (the API server refuses the pod)" in problems
+    assert any(p.startswith("Deployment/orders orders: requests memory 768Mi above its limit 512Mi") for p in problems)
+    assert all(p.startswith(("Deployment/orders", "Job/orders")) for p in problems), problems
+
+
+def test_quantities_are_read_as_kubernetes_reads_them() -> None:
+    assert quantity("250m") == 0.25
+    assert quantity("1") == 1
+    assert quantity("1Gi") == quantity("1024Mi") == 2**30
+    assert quantity("1G") == 10**9
+    assert quantity(2) == 2
+    with pytest.raises(ValueError, match="not a Kubernetes quantity: '1 GB'"):
+        quantity("1 GB")

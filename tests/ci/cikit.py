@@ -22,7 +22,7 @@ WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
 BUILDSPEC = REPO / "ci" / "codebuild" / "buildspec.yml"
 DEPLOY = REPO / "scripts" / "deploy"
 VENV_BIN = REPO / ".venv" / "bin"
-EXPECTED_WORKFLOWS = {"ci", "release", "promote", "e2e-kind", "terraform"}
+EXPECTED_WORKFLOWS = {"ci", "release", "promote", "e2e-kind", "terraform", "incident"}
 
 # `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`, nothing else (local actions excepted).
 PINNED_USES = re.compile(r"^\s*(?:-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+\s*$")

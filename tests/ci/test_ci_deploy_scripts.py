@@ -193,12 +193,13 @@ def test_render_writes_what_argocd_applies(tmp_path: Path) -> None:
 async def test_smoke_passes_against_the_services_and_fails_when_nothing_answers(start_service: StartService) -> None:
     await start_service("catalog")
     await start_service("orders")
-    gateway = await start_service("api-gateway")
+    # As in a cluster: /metrics and the health paths on the management port, off the public one.
+    from shopfloor_common.localserver import free_port
+
+    gateway = await start_service("api-gateway", env={"MANAGEMENT_PORT": str(free_port())})
     result = script(REPO, "scripts/deploy/smoke.sh", "--base-url", gateway.url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok   product list" in result.stdout
-
-    from shopfloor_common.localserver import free_port
 
     result = script(REPO, "scripts/deploy/smoke.sh", "--base-url", f"http://127.0.0.1:{free_port()}", "--timeout", "1")
     assert result.returncode == 1

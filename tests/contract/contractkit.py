@@ -192,6 +192,10 @@ def check_secrets(contract: Contract, env: RenderedEnvironment) -> list[str]:
             problems.append(f"{external.ref}: refreshInterval {interval}: a rotation waits longer than an hour")
         for item in external.body["spec"].get("data") or []:
             key, prop = item["remoteRef"]["key"], item["remoteRef"].get("property")
+            if is_rds_master_secret(contract, key):
+                if prop not in ("username", "password"):
+                    problems.append(f"{external.ref}: {item['secretKey']} reads RDS's master secret property {prop}")
+                continue
             if key not in declared:
                 problems.append(f"{external.ref}: {item['secretKey']} reads {key}, a secret Terraform does not declare")
             elif prop not in declared[key]:
@@ -212,6 +216,41 @@ def check_secrets(contract: Contract, env: RenderedEnvironment) -> list[str]:
                     f"{workload.ref}: DATABASE_PASSWORD from {refs[(ref['name'], ref['key'])]}, not {wanted} "
                     "(the password the database was given)"
                 )
+    return problems
+
+
+def is_rds_master_secret(contract: Contract, key: str) -> bool:
+    """RDS's own secret for the master user (terraform output rds_master_secret_arn: only the apply
+    knows its name), in the contract's account and region, where the contract says RDS."""
+    prefix = f"arn:aws:secretsmanager:{contract['region']}:{contract['account_id']}:secret:rds!"
+    return contract["data_stores"]["postgresql"]["kind"] == "rds" and key.startswith(prefix)
+
+
+def check_database_bootstrap(contract: Contract, env: RenderedEnvironment) -> list[str]:
+    """On RDS something must create each service's database and role before the services migrate:
+    the postgresql chart's bootstrap Job, as the master user, with each service's password from
+    the property the service reads."""
+    if contract["data_stores"]["postgresql"]["kind"] != "rds":
+        return []
+    jobs = [
+        j for j in env.of_kind("Job") if j.body["metadata"]["labels"].get("app.kubernetes.io/component") == "bootstrap"
+    ]
+    if not jobs:
+        return [f"nothing creates the services' databases and roles on RDS ({contract['name']}): no bootstrap Job"]
+    refs = _external_secret_refs(env)
+    problems = []
+    databases = str(
+        next(v["value"] for v in main_container(jobs[0])["env"] if v["name"] == "SHOPFLOOR_DATABASES")
+    ).split()
+    secret = contract["secrets"]["postgresql"]
+    for database in databases:
+        source = refs.get((jobs[0].name, f"{database}-password"))
+        if source != (secret["name"], f"{database}-password"):
+            problems.append(f"{jobs[0].ref}: {database}'s password from {source}, the service reads {secret['name']}")
+    for key in ("master-username", "master-password"):
+        source = refs.get((jobs[0].name, key))
+        if source is None or not is_rds_master_secret(contract, source[0]):
+            problems.append(f"{jobs[0].ref}: {key} from {source}, not RDS's master secret")
     return problems
 
 
@@ -332,6 +371,7 @@ def check_environment(contract: Contract, env: RenderedEnvironment) -> list[str]
         *check_data_store_egress(contract, env),
         *check_edge(contract, env),
         *check_secrets(contract, env),
+        *check_database_bootstrap(contract, env),
         *check_redis(contract, env),
         *check_data_store_services(contract, env),
         *check_workloads(contract, env),

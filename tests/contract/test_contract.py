@@ -10,6 +10,7 @@ old value, or the producer re-evaluated by terraform from a changed infrastructu
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from .contractkit import (
     addon_values,
     check_addons,
     check_data_store_egress,
+    check_data_store_services,
+    check_database_bootstrap,
     check_edge,
     check_environment,
     check_redis,
@@ -278,3 +281,74 @@ def test_a_changed_fact_reaches_the_check_through_terraform(
     problems = check_data_store_egress(contract, rendered("prod"))
     assert "NetworkPolicy/catalog: postgresql egress to ['10.30.96.0/20'], not a database subnet" in problems
     assert "NetworkPolicy/orders: postgresql egress to ['10.30.96.0/20'], not a database subnet" in problems
+
+
+def test_no_database_bootstrap_on_rds_fails(contracts: dict[str, Contract], chart_set: ChartSet) -> None:
+    broken = broken_render(chart_set, "staging", {"postgresql": {"bootstrap": {"enabled": False}}})
+    assert check_database_bootstrap(contracts["staging"], broken) == [
+        "nothing creates the services' databases and roles on RDS (shopfloor-staging): no bootstrap Job"
+    ]
+    wrong = broken_render(
+        chart_set, "prod", {"postgresql": {"bootstrap": {"passwordsSecret": "shopfloor/prod/orders"}}}
+    )
+    assert check_database_bootstrap(contracts["prod"], wrong) == [
+        "Job/postgresql-bootstrap: catalog's password from ('shopfloor/prod/orders', 'catalog-password'), "
+        "the service reads shopfloor/prod/postgresql",
+        "Job/postgresql-bootstrap: orders's password from ('shopfloor/prod/orders', 'orders-password'), "
+        "the service reads shopfloor/prod/postgresql",
+    ]
+
+
+def test_a_data_store_alias_to_another_name_fails(contracts: dict[str, Contract], chart_set: ChartSet) -> None:
+    """redis-service must alias the private zone's record Terraform keeps pointing at ElastiCache."""
+    broken = broken_render(chart_set, "prod", {"redis": {"externalName": "redis.prod.example.internal"}})
+    assert check_data_store_services(contracts["prod"], broken) == [
+        "Service/redis-service: ExternalName redis.prod.example.internal, "
+        "the contract says ExternalName redis.prod.shopfloor.internal"
+    ]
+
+
+FACTS_HEADER = ["fact", "single source", "producer in Terraform", "consumers", "checked by"]
+
+
+def facts_table_problems(text: str, outputs: set[str], tests_source: str) -> list[str]:
+    """What is wrong with the "Cross-layer facts" table of docs/infrastructure.md: a contract output
+    no row names as its source, a check a row names that contractkit lacks or that no test runs."""
+    from . import contractkit
+
+    section = text.split("## Cross-layer facts", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    header, *body = rows
+    if [cell.strip() for cell in header] != FACTS_HEADER:
+        return [f"the table's columns are {[cell.strip() for cell in header]}, not {FACTS_HEADER}"]
+    sources = " ".join(row[1] for row in body)
+    problems = [
+        f"contract output {name} is no row's source"
+        for name in sorted(outputs)
+        if f"`{name}`" not in sources and f"({name}" not in sources
+    ]
+    named = sorted({name for row in body for name in re.findall(r"`(check_\w+)`", row[4])})
+    problems += [
+        f"{name} is not a check of contractkit" for name in named if not callable(getattr(contractkit, name, None))
+    ]
+    problems += [f"no test runs {name}" for name in named if f"{name}(" not in tests_source]
+    return problems
+
+
+def test_the_facts_table_follows_the_contract(contracts: dict[str, Contract]) -> None:
+    """docs/infrastructure.md's "Cross-layer facts" names every contract output as a source and only
+    checks that exist and run; broken copies of it are caught."""
+    text = (REPO / "docs" / "infrastructure.md").read_text(encoding="utf-8")
+    outputs = set().union(*(contract.keys() for contract in contracts.values()))
+    tests_source = Path(__file__).read_text(encoding="utf-8")
+    assert facts_table_problems(text, outputs, tests_source) == []
+
+    without_bucket_row = "\n".join(line for line in text.splitlines() if not line.startswith("| images bucket |"))
+    assert facts_table_problems(without_bucket_row, outputs, tests_source) == [
+        "contract output buckets is no row's source"
+    ]
+    invented = text.replace("`check_edge` |", "`check_edge`, `check_dns` |", 1)
+    assert facts_table_problems(invented, outputs, tests_source) == [
+        "check_dns is not a check of contractkit",
+        "no test runs check_dns",
+    ]

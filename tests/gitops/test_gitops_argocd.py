@@ -56,9 +56,20 @@ PINNED = re.compile(r"v?\d+\.\d+\.\d+")
 GLOB = re.compile(r"[*?\[\]!{}]")
 REPO_URL = "https://github.com/shopfloor/shopfloor.git"
 # Which add-ons each cluster runs (docs/gitops.md has the table and the reasons).
+# The exporters watch PostgreSQL everywhere (RDS on EKS too) and Redis where it runs in the
+# cluster; YACE reads CloudWatch on EKS; Fluent Bit ships logs to CloudWatch wherever AWS is.
+IN_CLUSTER_EXPORTERS = {"prometheus-postgres-exporter", "prometheus-redis-exporter"}
 ADDONS = {
-    "local": {"traefik", "metrics-server", "kube-prometheus-stack"},
-    "dev": {"external-secrets", "kube-prometheus-stack", "reloader", "cert-manager"},
+    "local": {"traefik", "metrics-server", "kube-prometheus-stack", *IN_CLUSTER_EXPORTERS},
+    "dev": {
+        "external-secrets",
+        "kube-prometheus-stack",
+        "reloader",
+        "cert-manager",
+        *IN_CLUSTER_EXPORTERS,
+        "aws-for-fluent-bit",
+        "falco",
+    },
     "staging": {
         "aws-load-balancer-controller",
         "metrics-server",
@@ -66,6 +77,10 @@ ADDONS = {
         "external-secrets",
         "kube-prometheus-stack",
         "reloader",
+        "prometheus-postgres-exporter",
+        "prometheus-yet-another-cloudwatch-exporter",
+        "aws-for-fluent-bit",
+        "falco",
     },
 }
 ADDONS["prod"] = ADDONS["staging"]
@@ -376,7 +391,11 @@ def test_the_addons_chart_refuses_a_bad_cluster_values_file(values: dict[str, An
 
 
 def test_notifications_cover_failed_degraded_deployed_and_every_subscription_resolves() -> None:
-    configmap = next(o for _, o in objects(REPO) if o.get("kind") == "ConfigMap")
+    configmap = next(
+        o
+        for _, o in objects(REPO)
+        if o.get("kind") == "ConfigMap" and o["metadata"]["name"] == "argocd-notifications-cm"
+    )
     data = configmap["data"]
     triggers = {
         key.removeprefix("trigger."): yaml.safe_load(value) for key, value in data.items() if key.startswith("trigger.")

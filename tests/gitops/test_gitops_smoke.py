@@ -43,11 +43,12 @@ async def test_the_smoke_test_passes_against_the_local_stack_and_names_what_is_m
 ) -> None:
     await start_service("catalog")
     await start_service("orders")
-    gateway = await start_service("api-gateway")
+    # As in a cluster: /metrics and the health paths on the management port, not on the public one.
+    gateway = await start_service("api-gateway", env={"MANAGEMENT_PORT": str(free_port())})
 
     code, output = await run(SHOPFLOOR, "smoke", "--base-url", gateway.url)
     assert code == 0, output
-    for check in ("product list", "one product", "unknown product", "API description"):
+    for check in ("product list", "one product", "unknown product", "API description", "nothing internal"):
         assert f"ok   {check}" in output
 
     # As the Job runs it: the base install, no third-party package importable.
@@ -58,6 +59,15 @@ async def test_the_smoke_test_passes_against_the_local_stack_and_names_what_is_m
     code, output = await run(SHOPFLOOR, "smoke", "--base-url", gateway.url, "--expect-frontend")
     assert code == 1
     assert "FAIL frontend page" in output
+
+
+async def test_the_smoke_test_fails_when_metrics_answer_on_the_public_port(start_service: StartService) -> None:
+    # Without MANAGEMENT_PORT the service serves /metrics on its one port, as before issue 16.
+    await start_service("catalog")
+    gateway = await start_service("api-gateway")
+    code, output = await run(SHOPFLOOR, "smoke", "--base-url", gateway.url, "--timeout", "2", "--wait", "0")
+    assert code == 1, output
+    assert "FAIL nothing internal: internal paths on the public edge: /metrics answers 200" in output
 
 
 async def test_the_smoke_test_fails_when_nothing_answers() -> None:

@@ -237,7 +237,8 @@ async def test_the_tools_image_runs_the_smoke_test_as_the_post_sync_job_does(
     """As argocd/smoke-test's Job: the chart's user (65534), read-only, no capabilities, `shopfloor smoke`."""
     await start_service("catalog")
     await start_service("orders")
-    gateway = await start_service("api-gateway")
+    # As in a cluster: /metrics and the health paths on the management port, off the public one.
+    gateway = await start_service("api-gateway", env={"MANAGEMENT_PORT": str(free_port())})
     job = ["run", "--rm", *LOCKED_DOWN, "--user=65534:65534", built[TOOLS_IMAGE]["image"], "shopfloor", "smoke"]
 
     process = await asyncio.create_subprocess_exec(

@@ -38,6 +38,7 @@ MODULE_NAMES = (
     "github-oidc",
     "codepipeline",
     "yace-iam",
+    "logs",
     "chaos-fis",
 )
 

@@ -15,11 +15,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from pydantic import BaseModel, ValidationError
 from starlette.types import Receive, Scope, Send
 
 from api_gateway.app import create_app
 from api_gateway.settings import GatewaySettings
-from shopfloor_common.contracts.orders import TRANSITIONS
+from shopfloor_common.contracts.catalog import ProductCreate
+from shopfloor_common.contracts.orders import TRANSITIONS, TransitionRequest
+from shopfloor_common.errors import validation_errors
 from shopfloor_common.localserver import ThreadedServer
 
 ADMIN_KEY = "stub-admin-key-0123456789"
@@ -44,9 +47,19 @@ class SeenRequest:
     body: bytes
 
 
-def _problem(status: int, detail: str) -> tuple[int, str, bytes, dict[str, str]]:
-    body = orjson.dumps({"type": "about:blank", "title": "stub", "status": status, "detail": detail})
+def _problem(status: int, detail: str, **extensions: Any) -> tuple[int, str, bytes, dict[str, str]]:
+    body = orjson.dumps({"type": "about:blank", "title": "stub", "status": status, "detail": detail, **extensions})
     return status, PROBLEM_JSON, body, {}
+
+
+def _invalid(model: type[BaseModel], body: bytes) -> tuple[int, str, bytes, dict[str, str]] | None:
+    """catalog's and orders' 422 for a body `model` refuses (after the key was checked), else None."""
+    try:
+        model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = validation_errors([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
+        return _problem(422, "invalid request", errors=errors)
+    return None
 
 
 class StubServer:
@@ -137,6 +150,8 @@ class StubCatalog(StubServer):
         if key != ADMIN_KEY:
             return _problem(403, "admin key wrong")
         if method == "POST" and path == "/products":
+            if (refused := _invalid(ProductCreate, seen.body)) is not None:
+                return refused
             sku = orjson.loads(seen.body)["sku"]
             return 201, "application/json", MUG_BYTES, {"location": f"/products/{sku}"}
         if method == "PATCH" and path.startswith("/products/"):
@@ -188,6 +203,8 @@ class StubOrders(StubServer):
                 return _problem(401, "admin key missing")
             if key != ADMIN_KEY:
                 return _problem(403, "admin key wrong")
+            if (refused := _invalid(TransitionRequest, seen.body)) is not None:
+                return refused
             return self._move(order, orjson.loads(seen.body)["to"])
         return _problem(404, f"no route {method} {path}")
 

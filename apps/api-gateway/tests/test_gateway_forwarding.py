@@ -120,15 +120,48 @@ async def test_patch_and_delete_are_forwarded(stub: StubCatalog, open_gateway: O
         ({**NEW_PRODUCT, "sku": "bad sku/.."}, "sku"),
     ],
 )
-async def test_bad_product_is_refused_naming_the_field_before_catalog(
+async def test_bad_product_is_refused_naming_the_field_after_catalog_checked_the_key(
     stub: StubCatalog, open_gateway: OpenGateway, body: dict[str, object], field: str
 ) -> None:
+    # The gateway holds no admin key: a bad body with a key goes to catalog, which checks the
+    # key first (authentication before validation) and then names the field.
     async with open_gateway() as client:
         response = await client.post("/api/products", json=body, headers={"X-API-Key": stub.admin_key})
 
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM_JSON
     assert [error["field"] for error in response.json()["errors"]] == [field]
+    assert len(stub.requests) == 1
+
+
+@pytest.mark.parametrize(("key", "status"), [(None, 401), ("wrong-key-0123456789", 403), ("", 401)])
+@pytest.mark.parametrize(
+    "body",
+    [b'{"sku": "LAMP-9", "price_cents": -1}', b"{not json", b'{"colour": "red"}'],
+    ids=["field", "json", "extra"],
+)
+async def test_admin_refusal_comes_before_body_validation(
+    stub: StubCatalog, open_gateway: OpenGateway, key: str | None, status: int, body: bytes
+) -> None:
+    # A wrong key with a bad body used to get a 422 that described the product schema.
+    headers = {"Content-Type": "application/json", **({"X-API-Key": key} if key is not None else {})}
+    async with open_gateway() as client:
+        response = await client.post("/api/products", content=body, headers=headers)
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert "errors" not in response.json()
+    assert len(stub.requests) == (1 if status == 403 else 0)  # only catalog knows the key
+
+
+async def test_a_bad_path_with_a_key_is_not_forwarded(stub: StubCatalog, open_gateway: OpenGateway) -> None:
+    # Path tricks never reach catalog, even when the body is what is wrong too.
+    async with open_gateway() as client:
+        response = await client.patch(
+            "/api/products/bad..sku%2F..", content=b"{not json", headers={"X-API-Key": "wrong-key-0123456789"}
+        )
+
+    assert response.status_code in {404, 422}
     assert stub.requests == []
 
 

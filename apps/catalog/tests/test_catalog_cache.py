@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
+from sqlalchemy import event, text
 
 from .conftest import ADMIN, CatalogFactory, assert_problem, create, stock_of
 
@@ -76,3 +80,107 @@ async def test_released_stock_is_not_hidden_by_the_cache(cached_catalog: httpx.A
     assert (await cached_catalog.post("/reservations/o-1/release")).status_code == 200
     assert await stock_of(cached_catalog, "MUG-001") == 5
     assert (await cached_catalog.get("/products")).json()["items"][0]["stock"] == 5
+
+
+# --- a cache that survives sales (catalog/read_cache.py) ------------------------------------------
+
+
+def product_selects(client: httpx.AsyncClient) -> list[str]:
+    """Every SELECT on the products table the app sends from now on (SQLAlchemy's cursor event)."""
+    engine = client.app.state.context.products.sessions.kw["bind"]  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "products" in statement:
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+def reads(kind: str, result: str) -> float:
+    return REGISTRY.get_sample_value("catalog_product_reads_total", {"kind": kind, "result": result}) or 0.0
+
+
+async def test_a_reservation_leaves_other_products_cached(cached_catalog: httpx.AsyncClient) -> None:
+    """Old behaviour: every reservation bumped the generation, so reading B after a sale of A
+    went to the database."""
+    await create(cached_catalog, "MUG-001", stock=5)
+    await create(cached_catalog, "MUG-002", stock=7)
+    for sku in ("MUG-001", "MUG-002"):
+        await cached_catalog.get(f"/products/{sku}")  # now cached
+    await cached_catalog.get("/products")
+    selects = product_selects(cached_catalog)
+    hits_before = reads("item", "hit")
+
+    reserved = await cached_catalog.post(
+        "/reservations", json={"order_id": "o-1", "items": [{"sku": "MUG-001", "quantity": 2}]}
+    )
+    assert reserved.status_code == 201
+    selects.clear()  # the reservation's own statements
+
+    assert await stock_of(cached_catalog, "MUG-002") == 7
+    assert await stock_of(cached_catalog, "MUG-001") == 3  # the sold product's new stock, from the cache too
+    page = (await cached_catalog.get("/products")).json()
+    assert {item["sku"]: item["stock"] for item in page["items"]} == {"MUG-001": 3, "MUG-002": 7}
+    assert selects == []
+    assert reads("item", "hit") - hits_before == 2
+
+
+async def test_product_reads_count_hits_and_misses(cached_catalog: httpx.AsyncClient) -> None:
+    await create(cached_catalog, "MUG-001")
+    before = {result: reads("item", result) for result in ("hit", "miss")}
+
+    await cached_catalog.get("/products/MUG-001")
+    await cached_catalog.get("/products/MUG-001")
+    await cached_catalog.get("/products/MUG-001")
+
+    assert reads("item", "miss") - before["miss"] == 1
+    assert reads("item", "hit") - before["hit"] == 2
+    exposed = (await cached_catalog.get("/metrics")).text
+    assert 'catalog_product_reads_total{kind="item",result="hit"}' in exposed
+
+
+async def test_price_and_stock_changes_by_an_admin_are_seen_at_once(cached_catalog: httpx.AsyncClient) -> None:
+    await create(cached_catalog, "MUG-001", price_cents=1000, stock=5)
+    assert (await cached_catalog.get("/products/MUG-001")).json()["price_cents"] == 1000  # now cached
+    assert (await cached_catalog.get("/products")).json()["items"][0]["price_cents"] == 1000
+
+    patched = await cached_catalog.patch("/products/MUG-001", json={"price_cents": 1999, "stock": 9}, headers=ADMIN)
+    assert patched.status_code == 200
+
+    item = (await cached_catalog.get("/products/MUG-001")).json()
+    listed = (await cached_catalog.get("/products")).json()["items"][0]
+    assert (item["price_cents"], item["stock"]) == (1999, 9)
+    assert (listed["price_cents"], listed["stock"]) == (1999, 9)
+
+
+@pytest.mark.parametrize("path", ["/products/MUG-001", "/products"])
+async def test_stock_is_never_older_than_the_stated_bound(
+    make_catalog: CatalogFactory, sqlite_url: str, redis_url: str, path: str
+) -> None:
+    """A stock change the cache was not told about (a write whose cache update was lost) is
+    served at most CACHE_STOCK_TTL_SECONDS after it happened. Old behaviour: the whole cached
+    product lived CACHE_TTL_SECONDS (30 s)."""
+    bound = 0.6
+    catalog: httpx.AsyncClient = await make_catalog(sqlite_url, redis_url=redis_url, cache_stock_ttl_seconds=bound)
+    await create(catalog, "MUG-001", stock=5)
+
+    def stock(body: dict[str, object]) -> object:
+        return body["stock"] if "stock" in body else body["items"][0]["stock"]  # type: ignore[index]
+
+    assert stock((await catalog.get(path)).json()) == 5  # now cached
+    engine = catalog.app.state.context.products.sessions.kw["bind"]  # type: ignore[attr-defined]
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE products SET stock = 1 WHERE sku = 'MUG-001'"))
+    changed_at = time.monotonic()
+
+    seen: list[tuple[float, object]] = []
+    while time.monotonic() < changed_at + 3 * bound:
+        asked_at = time.monotonic()
+        seen.append((asked_at - changed_at, stock((await catalog.get(path)).json())))
+        await asyncio.sleep(0.02)
+
+    stale = [age for age, value in seen if value == 5]
+    assert all(age < bound for age in stale), stale
+    assert seen[-1][1] == 1

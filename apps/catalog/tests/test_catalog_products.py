@@ -81,6 +81,26 @@ async def test_malformed_json_is_a_422(catalog: httpx.AsyncClient) -> None:
     assert_problem(response, 422)
 
 
+@pytest.mark.parametrize(
+    ("headers", "status"), [({}, 401), ({"X-API-Key": "wrong-key-wrong-key"}, 403)], ids=["no-key", "wrong-key"]
+)
+@pytest.mark.parametrize(
+    "body", [b"{not json", b'{"sku": "bad sku!", "price_cents": -1}', b"[]"], ids=["malformed", "invalid", "array"]
+)
+async def test_the_key_is_checked_before_the_body(
+    catalog: httpx.AsyncClient, headers: dict[str, str], status: int, body: bytes
+) -> None:
+    # A wrong key with a bad body used to get a 422 describing the product schema.
+    await create(catalog, "MUG-001")
+    headers = {**headers, "Content-Type": "application/json"}
+    for response in (
+        await catalog.post("/products", content=body, headers=headers),
+        await catalog.patch("/products/MUG-001", content=body, headers=headers),
+    ):
+        assert_problem(response, status)
+        assert "errors" not in response.json()
+
+
 @pytest.mark.parametrize(("params", "field"), [({"limit": 100_000}, "limit"), ({"offset": -1}, "offset")])
 async def test_bad_paging_is_a_422_naming_the_field(
     catalog: httpx.AsyncClient, params: dict[str, int], field: str

@@ -85,10 +85,13 @@ async def test_readiness_is_the_database_only_and_metrics_count_checkouts(shop: 
 
 
 async def test_seed_places_demo_orders_through_catalog_keeping_stock_consistent(
-    shop: Shop, capsys: pytest.CaptureFixture[str]
+    shop: Shop, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     catalog_url = shop.catalog_server.database_url
-    await seed_demo_products(CatalogSettings(database_url=catalog_url, admin_api_key=ADMIN_KEY))
+    # The seed draws a picture per product: into the test's folder, not the repo's var/local.
+    await seed_demo_products(
+        CatalogSettings(database_url=catalog_url, admin_api_key=ADMIN_KEY, image_dir=tmp_path / "images")
+    )
     settings = orders_settings(shop.orders_database_url, shop.catalog_server.url)
 
     assert await seed_demo_orders(settings) == len(DEMO_ORDERS)

@@ -4,11 +4,15 @@ reads (never rendered here: an existing Secret or one an ExternalSecret creates)
 environment both the Deployment and the migration Job get.
 */}}
 
-{{/* Settings the chart owns: a container listens on all interfaces, on the chart's port, and
-shuts down in step with the pod's preStop pause and grace period. */}}
+{{/* Settings the chart owns: a container listens on all interfaces, on the chart's port (and
+/metrics, /livez, /readyz, /admin/faults on the management port only), and shuts down in step with the pod's preStop pause and grace period. */}}
 {{- define "shopfloor.managedConfig" -}}
+{{- if eq (int .Values.port) (int .Values.managementPort) -}}
+{{- fail (printf "managementPort (%v) must differ from port: the Ingress routes to port, which must not serve /metrics" .Values.managementPort) -}}
+{{- end -}}
 HOST: "0.0.0.0"
 PORT: {{ .Values.port | quote }}
+MANAGEMENT_PORT: {{ .Values.managementPort | quote }}
 SERVICE_NAME: {{ include "shopfloor.name" . | quote }}
 ENVIRONMENT: {{ .Values.environment | quote }}
 SHUTDOWN_DRAIN_SECONDS: {{ .Values.shutdown.drainSeconds | quote }}
@@ -26,7 +30,7 @@ SHUTDOWN_TIMEOUT_SECONDS: {{ .Values.shutdown.timeoutSeconds | quote }}
 {{- fail (printf "config.%s is also in secrets.keys: give it in one place (a Secret's value, e.g. a rediss:// URL with its AUTH token, must not have a plain twin)" $key) -}}
 {{- end -}}
 {{- if hasKey $managed $key -}}
-{{- fail (printf "config.%s: set by the chart (from port, environment, shutdown or persistence); remove it from config" $key) -}}
+{{- fail (printf "config.%s: set by the chart (from port, managementPort, environment, shutdown or persistence); remove it from config" $key) -}}
 {{- end -}}
 {{- end -}}
 {{- $data := dict -}}

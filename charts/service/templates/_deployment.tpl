@@ -16,7 +16,7 @@
 {{- define "shopfloor.probe" -}}
 httpGet:
   path: {{ .path }}
-  port: http
+  port: management
 periodSeconds: {{ .probe.periodSeconds }}
 timeoutSeconds: {{ .probe.timeoutSeconds }}
 failureThreshold: {{ .probe.failureThreshold }}

@@ -76,6 +76,19 @@ async def test_memory_cache_generation_bump() -> None:
     assert await cache.generation("orders") == 0
 
 
+async def test_memory_cache_short_lived_values_many_and_delete() -> None:
+    cache = MemoryCache(ttl_seconds=30, max_entries=10)
+    await cache.set_many({"stock:A": b"1", "stock:B": b"2"}, ttl_seconds=0.05)
+    await cache.set("body:A", b"a")
+
+    assert await cache.get_many(["stock:A", "stock:B", "stock:C"]) == [b"1", b"2", None]
+    await cache.delete("stock:B")
+    assert await cache.get("stock:B") is None
+    await asyncio.sleep(0.1)  # the short lifetime, not the cache's 30 s, applies
+
+    assert await cache.get_many(["stock:A", "body:A"]) == [None, b"a"]
+
+
 def test_create_cache_picks_the_backend() -> None:
     assert isinstance(create_cache(CacheSettings(redis_url=None)), MemoryCache)
     assert isinstance(create_cache(CacheSettings(redis_url="redis://127.0.0.1:6379/15")), RedisCache)
@@ -100,6 +113,24 @@ async def test_redis_cache_get_set_with_ttl(redis_url: str, caches: list[RedisCa
     finally:
         await raw.aclose()
     assert 0 < ttl_ms <= 30_000
+
+
+@pytest.mark.redis
+async def test_redis_cache_short_lived_values_many_and_delete(redis_url: str, caches: list[RedisCache]) -> None:
+    cache = RedisCache(redis_url, ttl_seconds=30, timeout_seconds=1)
+    caches.append(cache)
+    await cache.set_many({"stock:A": b"1", "stock:B": b"2"}, ttl_seconds=2)
+    await cache.set("stock:C", b"3", ttl_seconds=60)  # never longer than the cache's own TTL
+
+    assert await cache.get_many(["stock:A", "stock:B", "stock:X"]) == [b"1", b"2", None]
+    raw = Redis.from_url(redis_url)
+    try:
+        assert 0 < await raw.pttl("stock:A") <= 2_000
+        assert 2_000 < await raw.pttl("stock:C") <= 30_000
+    finally:
+        await raw.aclose()
+    await cache.delete("stock:A", "stock:B")
+    assert await cache.get_many(["stock:A", "stock:B", "stock:C"]) == [None, None, b"3"]
 
 
 @pytest.mark.redis

@@ -1,4 +1,41 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
 locals {
+  # People's access (issue 16): an access entry per IAM role. Platform admins get EKS'
+  # cluster-admin access policy; developers and learners only a Kubernetes group, whose rights
+  # the RBAC of argocd/security gives (the same groups as on K3s, so both platforms grant alike:
+  # developers edit the app namespace, learners read; neither reads Secrets nor execs).
+  access_entries = merge(
+    {
+      for role in var.access_roles.platform_admins : "platform-admin-${role}" => {
+        principal_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/${role}"
+        type          = "STANDARD"
+        policy_associations = {
+          cluster_admin = {
+            policy_arn   = "arn:${data.aws_partition.current.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+            access_scope = { type = "cluster" }
+          }
+        }
+      }
+    },
+    {
+      for role in var.access_roles.developers : "developer-${role}" => {
+        principal_arn     = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/${role}"
+        type              = "STANDARD"
+        kubernetes_groups = [var.access_groups.developers]
+      }
+    },
+    {
+      for role in var.access_roles.learners : "learner-${role}" => {
+        principal_arn     = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/${role}"
+        type              = "STANDARD"
+        kubernetes_groups = [var.access_groups.learners]
+      }
+    },
+  )
+
   accounts = {
     for key, account in var.service_accounts : key => merge(account, {
       subject = "${account.namespace}:${account.service_account}"
@@ -21,8 +58,12 @@ module "eks" {
   cluster_endpoint_public_access_cidrs = var.api_allowed_cidrs
   cluster_endpoint_private_access      = true
 
-  enable_irsa                              = true
-  enable_cluster_creator_admin_permissions = true
+  enable_irsa = true
+  # Access entries only (no aws-auth ConfigMap), and nobody is admin for having created the
+  # cluster: the platform admin role is (var.access_roles).
+  authentication_mode                      = "API"
+  enable_cluster_creator_admin_permissions = false
+  access_entries                           = local.access_entries
 
   # Envelope encryption of Secrets with a key the module creates (rotation on).
   cluster_encryption_config = {

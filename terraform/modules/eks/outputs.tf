@@ -37,3 +37,14 @@ output "service_account_role_arns" {
   description = "IRSA role ARN per entry of var.service_account_policy_arns (catalog's goes to its ServiceAccount annotation, external-secrets' to the add-on's)."
   value       = { for key in keys(module.service_irsa) : key => module.service_irsa[key].iam_role_arn }
 }
+
+output "access_entries" {
+  description = "Who may use the cluster: per access entry its IAM principal, Kubernetes groups and access policies (cluster-admin for platform admins only)."
+  value = {
+    for key, entry in local.access_entries : key => {
+      principal_arn     = entry.principal_arn
+      kubernetes_groups = try(entry.kubernetes_groups, [])
+      policies          = [for association in values(try(entry.policy_associations, {})) : association.policy_arn]
+    }
+  }
+}

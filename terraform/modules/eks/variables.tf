@@ -68,3 +68,34 @@ variable "service_account_policy_arns" {
   description = "Workload roles to create, by key of service_accounts, with the policies each carries (e.g. catalog: the images bucket; external-secrets: reading the environment's secrets)."
   default     = {}
 }
+
+variable "access_roles" {
+  type = object({
+    platform_admins = list(string)
+    developers      = list(string)
+    learners        = list(string)
+  })
+  description = "IAM role names (of this account) given EKS access entries: platform_admins cluster-admin, developers and learners their Kubernetes group (access_groups), whose rights argocd/security's RBAC defines."
+  default = {
+    platform_admins = ["shopfloor-platform-admin"]
+    developers      = ["shopfloor-developer"]
+    learners        = ["shopfloor-learner"]
+  }
+
+  validation {
+    condition     = length(var.access_roles.platform_admins) > 0
+    error_message = "access_roles.platform_admins must name at least one role: the cluster creator is not admin, so nobody else would be."
+  }
+}
+
+variable "access_groups" {
+  type = object({
+    developers = string
+    learners   = string
+  })
+  description = "Kubernetes groups of developers and learners; argocd/security/values.yaml binds the same names (a test compares them)."
+  default = {
+    developers = "shopfloor:developers"
+    learners   = "shopfloor:learners"
+  }
+}

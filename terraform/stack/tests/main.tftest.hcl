@@ -12,6 +12,9 @@ mock_provider "aws" {
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
   }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+  }
   mock_data "aws_ecr_repository" {
     defaults = {
       arn                      = "arn:aws:ecr:eu-west-1:111122223333:repository/shopfloor/frontend"
@@ -109,6 +112,26 @@ run "the_environment_is_built_as_its_contract_says" {
     condition     = toset(keys(output.secret_arns)) == toset(keys(output.contract.secrets))
     error_message = "every secret of the contract is declared"
   }
+  assert {
+    condition     = output.log_group_name == "/shopfloor-${var.environment}/pods"
+    error_message = "one log group per environment, named after it"
+  }
+  assert {
+    condition     = (output.fluent_bit_role_arn != null) == (output.platform == "eks")
+    error_message = "Fluent Bit has an IRSA role on EKS and none on K3s (the node role writes there)"
+  }
+  assert {
+    condition     = output.platform == "eks" || module.logs.fluent_bit_policy_arn != null
+    error_message = "on K3s the write policy exists, attached to the node role"
+  }
+  assert {
+    condition     = (output.yace_role_arn != null) == (output.platform == "eks")
+    error_message = "YACE has its IRSA role on EKS (RDS) and none on K3s"
+  }
+  assert {
+    condition     = length(module.chaos_fis) == 0 && output.chaos_fis_experiment_template_ids == null
+    error_message = "no FIS role or template unless chaos_fis_enabled"
+  }
 }
 
 run "credentials_of_another_account_are_refused" {
@@ -120,4 +143,25 @@ run "credentials_of_another_account_are_refused" {
   }
 
   expect_failures = [data.aws_caller_identity.current]
+}
+
+# chaos_fis_enabled (opt-in) where the contract says EKS and RDS (staging, prod): the FIS module is
+# planned with the stack's cluster, database and VPC. Elsewhere (dev) the variable stays off: set
+# there, the check block chaos_fis_needs_eks_and_rds warns and nothing is created. One more plan per
+# environment.
+run "chaos_fis_is_planned_where_eks_and_rds_exist" {
+  command = plan
+
+  variables {
+    chaos_fis_enabled = run.the_environment_is_built_as_its_contract_says.platform == "eks" && run.the_environment_is_built_as_its_contract_says.contract.data_stores.postgresql.kind == "rds"
+  }
+
+  assert {
+    condition     = length(module.chaos_fis) == (var.chaos_fis_enabled ? 1 : 0)
+    error_message = "the FIS role, alarm and templates are planned exactly when enabled on EKS with RDS"
+  }
+  assert {
+    condition     = length(flatten([for fis in module.chaos_fis : keys(fis.rendered_templates)])) == (var.chaos_fis_enabled ? 3 : 0)
+    error_message = "every template of chaos/aws is planned (rds-failover, node-termination, az-network-disruption)"
+  }
 }

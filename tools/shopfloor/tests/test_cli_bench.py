@@ -13,7 +13,9 @@ from shopfloor.measure.bench import (
     END_MARKER,
     BenchError,
     BenchOptions,
+    cache_counters,
     parse_checkout_summary,
+    parse_mixed_summary,
     parse_summary,
     results_block,
     update_performance_page,
@@ -133,3 +135,64 @@ def test_a_checkout_run_without_its_metrics_is_an_error() -> None:
     del document["metrics"]["checks{scenario:checkout}"]
     with pytest.raises(BenchError, match="checks"):
         parse_checkout_summary(document, 15)
+
+
+def mixed_summary(reads: int, read_p99: float, checkouts: int, checkout_p99: float, failed: float) -> dict[str, Any]:
+    duration = {"avg": 2.0, "min": 1.0, "med": 2.5, "p(90)": 3.0, "p(95)": 4.0, "max": 300.0}
+    return {
+        "metrics": {
+            "http_reqs{scenario:browse}": {"count": reads},
+            "http_reqs{scenario:checkout}": {"count": checkouts},
+            "http_req_duration{scenario:browse}": {**duration, "p(99)": read_p99},
+            "http_req_duration{scenario:checkout}": {**duration, "p(99)": checkout_p99},
+            "http_req_failed{scenario:browse}": {"value": failed},
+            "http_req_failed{scenario:checkout}": {"value": 0.0},
+            "dropped_iterations": {"count": 2},
+        }
+    }
+
+
+METRICS_BEFORE = """# HELP catalog_product_reads_total Product reads
+catalog_product_reads_total{kind="item",result="hit"} 10.0
+catalog_product_reads_total{kind="list",result="miss"} 5.0
+cache_requests_total{backend="memory",result="hit"} 100.0
+"""
+METRICS_AFTER = """catalog_product_reads_total{kind="item",result="hit"} 910.0
+catalog_product_reads_total{kind="list",result="hit"} 50.0
+catalog_product_reads_total{kind="list",result="miss"} 40.0
+catalog_product_reads_total{kind="item",result="stock"} 15.0
+cache_requests_total{backend="memory",result="hit"} 1100.0
+cache_requests_total{backend="memory",result="miss"} 100.0
+"""
+
+
+def test_mixed_figures_and_the_hit_ratio_over_the_run_only(tmp_path: Path) -> None:
+    before, after = cache_counters(METRICS_BEFORE), cache_counters(METRICS_AFTER)
+    assert before == {"product:hit": 10.0, "product:miss": 5.0, "lookup:hit": 100.0}
+
+    mixed = parse_mixed_summary(mixed_summary(4_000, 12.0, 400, 180.0, 0.0), 20, before, after)
+
+    assert (mixed.read_rps, mixed.checkout_rps) == (200, 20)
+    assert mixed.product_hit_ratio == pytest.approx(950 / 1000)  # 950 hits of 1,000 reads (950 + 35 + 15) in the run
+    assert mixed.lookup_hit_ratio == pytest.approx(1000 / 1100)
+    assert mixed.ok
+    options = BenchOptions(repo=tmp_path)
+    result = parse_summary(summary(60_000, 27_000, 12.5), options)
+    result.mixed = mixed
+    block = results_block(result, options, context())
+    assert "| **95.0%** | ≥ 90% | pass |" in block
+
+    slow = parse_mixed_summary(mixed_summary(4_000, 31.0, 400, 180.0, 0.001), 20, before, after)
+    assert not slow.ok
+    assert slow.failed_requests == 4
+
+
+def test_checkout_over_pgbench_is_the_figure_to_compare(tmp_path: Path) -> None:
+    options = BenchOptions(repo=tmp_path, checkout_seconds=15)
+    result = parse_summary(summary(60_000, 27_000, 12.5), options)
+    result.checkout = parse_checkout_summary(checkout_summary(3_000, 1.0), options.checkout_seconds)
+    result.pgbench_tps = 1_000.0
+
+    assert result.checkout_over_pgbench == pytest.approx(0.2)
+    block = results_block(result, options, context())
+    assert "| **hot-sku checkout / pgbench** | **0.200** | ≥ 0.13 | pass |" in block

@@ -129,6 +129,33 @@ async def test_the_fault_switch_paths_are_never_forwarded(upstream: Upstream, cl
         await edge.stop()
 
 
+async def test_metrics_and_health_are_never_forwarded(upstream: Upstream, client: aiohttp.ClientSession) -> None:
+    # `curl http://localhost:8000/metrics` used to answer the frontend's metrics through `/`.
+    frontend, gateway = await upstream("frontend"), await upstream("gateway")
+    edge = await start_edge([Route("/", frontend, "frontend"), Route("/api", gateway, "api-gateway")])
+    try:
+        base = f"http://127.0.0.1:{edge.port}"
+        for path in ["/metrics", "/livez", "/readyz", "//metrics", "/readyz/", "/%6Civez", "/metrics?name[]=up"]:
+            for method in ("GET", "HEAD", "POST"):
+                async with client.request(method, f"{base}{path}") as response:
+                    assert response.status == 404, (method, path)
+                    assert response.content_type == "application/problem+json"
+                    if method != "HEAD":
+                        assert (await response.json())["type"].endswith("/no-route")
+        for public in ["/metricsx", "/api/readyz", "/products/livez"]:
+            async with client.get(f"{base}{public}") as response:
+                assert response.status == 200, public  # whole path elements at the root only
+    finally:
+        await edge.stop()
+
+
+def test_edge_and_services_keep_the_same_private_paths() -> None:
+    from shopfloor.local.edge import PRIVATE_PREFIXES
+    from shopfloor_common.server import MANAGEMENT_PREFIXES
+
+    assert set(PRIVATE_PREFIXES) == set(MANAGEMENT_PREFIXES)
+
+
 async def test_forwards_headers_and_adds_x_forwarded(upstream: Upstream, client: aiohttp.ClientSession) -> None:
     gateway = await upstream("gateway")
     edge = await start_edge([Route("/api", gateway, "api-gateway")])

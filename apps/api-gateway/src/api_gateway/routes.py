@@ -14,6 +14,7 @@ again would cost a catalog call per order read and could only show a name the or
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Security
@@ -23,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api_gateway.proxy import UpstreamProxy, forwarded_headers
-from shopfloor_common.auth import ADMIN_KEY_HEADER
+from shopfloor_common.auth import ADMIN_KEY_HEADER, BEFORE_VALIDATION, check_admin_key
 from shopfloor_common.contracts.catalog import (
     IMAGE_UPLOAD_OPENAPI,
     MAX_PAGE_SIZE,
@@ -55,6 +56,33 @@ ImageNamePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$
 admin_key = APIKeyHeader(
     name=ADMIN_KEY_HEADER, auto_error=False, scheme_name="AdminKey", description="The ADMIN_API_KEY of the deployment."
 )
+
+
+def admin_route(upstream: UpstreamProxy) -> Callable[[str | None], None]:
+    """The dependency of an admin route: documents the key; `upstream` (which holds ADMIN_API_KEY)
+    decides. Authentication before validation (shopfloor_common.auth): without a key the answer
+    is 401 whatever the body; with a key and a body that fails validation (and nothing else
+    wrong: the path never reaches the upstream unvalidated) the raw request goes to the upstream,
+    which checks the key first (403) and then the body (422). The gateway holds no admin key, so
+    it cannot say "wrong key" itself."""
+
+    def admin(x_api_key: str | None = Security(admin_key)) -> None:
+        return None
+
+    async def before_validation(request: Request, errors: Sequence[Any]) -> Response | None:
+        check_admin_key(request.headers.get(ADMIN_KEY_HEADER), None)
+        if not errors or any(tuple(error.get("loc", ()))[:1] != ("body",) for error in errors):
+            return None
+        return await upstream.forward(
+            request.method,
+            request.url.path.removeprefix(API_PREFIX),
+            params=list(request.query_params.multi_items()),
+            body=await request.body(),
+            headers=_json_headers(request),
+        )
+
+    setattr(admin, BEFORE_VALIDATION, before_validation)
+    return admin
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -119,7 +147,7 @@ def product_read_fast_path(catalog: UpstreamProxy) -> Route:
 
 def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    admin = [Security(admin_key)]
+    admin = [Security(admin_route(catalog))]
 
     @router.get(
         "/products",
@@ -252,7 +280,7 @@ def _order_problems() -> dict[int | str, dict[str, Any]]:
 
 def orders_router(orders: UpstreamProxy) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    admin = [Security(admin_key)]
+    admin = [Security(admin_route(orders))]
     problems = _order_problems()
     item_problems = {**problems, 404: _problem("No such order")}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from catalog.images import IMAGE_NAME, MEDIA_TYPES, ImageStorage, image_name, sniff_image
 from catalog.models import ProductRow, ReservationRow
+from catalog.read_cache import ProductReadCache
 from catalog.repository import ProductQuery, ProductRepository, ReservationRepository
 from catalog.settings import CatalogSettings
 from shopfloor_common.auth import admin_guard
@@ -30,7 +32,6 @@ from shopfloor_common.contracts.catalog import (
 )
 from shopfloor_common.errors import Problem
 
-CACHE_NAMESPACE = "catalog"
 JSON = "application/json"
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -57,6 +58,7 @@ class CatalogContext:
     reservations: ReservationRepository
     cache: Cache
     images: ImageStorage
+    reads: ProductReadCache
 
     def to_product(self, row: ProductRow) -> Product:
         image_url = f"{self.settings.public_image_base_url}/{row.image_name}" if row.image_name else None
@@ -73,8 +75,9 @@ class CatalogContext:
             updated_at=row.updated_at,
         )
 
-    async def invalidate(self) -> None:
-        await self.cache.bump(CACHE_NAMESPACE)
+    async def invalidate(self, *skus: str) -> None:
+        """After an admin write: every cached product, and the stock of these skus."""
+        await self.reads.invalidate_products(*skus)
 
 
 def to_reservation(row: ReservationRow) -> Reservation:
@@ -92,16 +95,6 @@ def build_router(context: CatalogContext) -> APIRouter:
     require_admin = admin_guard(context.settings.admin_api_key)
     admin = [Depends(require_admin)]
 
-    async def cached_json(key: str, produce: Any) -> Response:
-        generation = await context.cache.generation(CACHE_NAMESPACE)
-        full_key = f"{CACHE_NAMESPACE}:{generation}:{key}"
-        body = await context.cache.get(full_key) if generation >= 0 else None
-        if body is None:
-            body = await produce()
-            if generation >= 0:
-                await context.cache.set(full_key, body)
-        return Response(body, media_type=JSON)
-
     @router.get("/products", response_model=ProductPage, responses=PROBLEMS, tags=["products"])
     async def list_products(
         q: Annotated[str | None, Query(max_length=200, description="Text to find in sku, name or description.")] = None,
@@ -115,20 +108,21 @@ def build_router(context: CatalogContext) -> APIRouter:
             raise Problem(422, f"skus: at most {MAX_PAGE_SIZE} skus", type_="validation", field="skus")
         query = ProductQuery(q=q, category=category, skus=sku_list, limit=limit, offset=offset)
 
-        async def produce() -> bytes:
+        async def produce() -> tuple[bytes, dict[str, int]]:
             rows, total = await context.products.search(query)
             page = ProductPage(items=[context.to_product(r) for r in rows], total=total, limit=limit, offset=offset)
-            return page.model_dump_json().encode()
+            return page.model_dump_json().encode(), {r.sku: r.stock for r in rows}
 
-        key = f"list:{q}|{category}|{','.join(sku_list) if sku_list is not None else ''}|{limit}|{offset}"
-        return await cached_json(key, produce)
+        key = f"{q}|{category}|{','.join(sku_list) if sku_list is not None else ''}|{limit}|{offset}"
+        return Response(await context.reads.page(key, produce, context.products.stocks), media_type=JSON)
 
     @router.get("/products/{sku}", response_model=Product, responses=PROBLEMS, tags=["products"])
     async def get_product(sku: SkuPath) -> Response:
-        async def produce() -> bytes:
-            return context.to_product(await context.products.get(sku)).model_dump_json().encode()
+        async def produce() -> tuple[bytes, int]:
+            row = await context.products.get(sku)
+            return context.to_product(row).model_dump_json().encode(), row.stock
 
-        return await cached_json(f"product:{sku}", produce)
+        return Response(await context.reads.item(sku, produce, context.products.stocks), media_type=JSON)
 
     @router.post(
         "/products",
@@ -140,7 +134,7 @@ def build_router(context: CatalogContext) -> APIRouter:
     )
     async def create_product(body: ProductCreate, response: Response) -> Product:
         row = await context.products.create(body)
-        await context.invalidate()
+        await context.invalidate(row.sku)
         response.headers["Location"] = f"/products/{row.sku}"
         return context.to_product(row)
 
@@ -149,13 +143,13 @@ def build_router(context: CatalogContext) -> APIRouter:
     )
     async def update_product(sku: SkuPath, body: ProductUpdate) -> Product:
         row = await context.products.update(sku, body)
-        await context.invalidate()
+        await context.invalidate(sku)
         return context.to_product(row)
 
     @router.delete("/products/{sku}", status_code=204, responses=ADMIN_PROBLEMS, dependencies=admin, tags=["admin"])
     async def delete_product(sku: SkuPath) -> Response:
         image = await context.products.delete(sku)
-        await context.invalidate()
+        await context.invalidate(sku)
         if image:
             await context.images.delete(image)
         return Response(status_code=204)
@@ -185,7 +179,7 @@ def build_router(context: CatalogContext) -> APIRouter:
         except BaseException:
             await context.images.delete(name)  # nothing half-written: no image without a product
             raise
-        await context.invalidate()
+        await context.invalidate(sku)
         if previous and previous != name:
             await context.images.delete(previous)
         return context.to_product(row)
@@ -220,9 +214,11 @@ def build_router(context: CatalogContext) -> APIRouter:
         },
     )
     async def reserve(body: ReservationRequest, response: Response) -> Reservation:
-        row, created = await context.reservations.reserve(body.order_id, body.items)
+        started = time.monotonic()
+        row, created, stocks = await context.reservations.reserve(body.order_id, body.items)
         if created:
-            await context.invalidate()
+            # Only the reserved skus' stock changed: the cache keeps every product (read_cache.py).
+            await context.reads.stock_changed(stocks, started)
         else:
             response.status_code = 200
         return to_reservation(row)
@@ -235,9 +231,10 @@ def build_router(context: CatalogContext) -> APIRouter:
         "/reservations/{order_id}/release", response_model=Reservation, responses=PROBLEMS, tags=["reservations"]
     )
     async def release(order_id: OrderIdPath) -> Reservation:
-        row, released = await context.reservations.release(order_id)
+        started = time.monotonic()
+        row, released, stocks = await context.reservations.release(order_id)
         if released:
-            await context.invalidate()
+            await context.reads.stock_changed(stocks, started)
         return to_reservation(row)
 
     return router

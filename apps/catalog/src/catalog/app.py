@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from catalog.api import CatalogContext, build_router
 from catalog.images import ImageStorage, IoFaultingStorage, LocalImageStorage, S3ImageStorage
+from catalog.read_cache import ProductReadCache
 from catalog.repository import ProductRepository, ReservationRepository
 from catalog.settings import CatalogSettings
 from shopfloor_common.app import create_service_app
@@ -35,6 +36,7 @@ def create_app(settings: CatalogSettings) -> FastAPI:
         reservations=ReservationRepository(sessions),
         cache=cache,
         images=images,
+        reads=ProductReadCache(cache, settings.cache_stock_ttl_seconds),
     )
     lifecycle = Lifecycle()
     lifecycle.add_check("database", database_check(engine))

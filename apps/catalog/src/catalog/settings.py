@@ -28,6 +28,13 @@ class CatalogSettings(ServiceSettings, DatabaseSettings, CacheSettings, AdminSet
     image_max_pixels: int = Field(
         default=25_000_000, ge=1, description="Largest image (width x height) accepted: refuses decompression bombs."
     )
+    cache_stock_ttl_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="The bound on how old a cached product's stock may be: each product's stock is cached "
+        "apart from the product, for at most this long, and rewritten by every reservation and release.",
+    )
     public_image_base_url: str = Field(
         default="/api/images", description="Public URL prefix under which product images are served."
     )

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.models import OrderEventRow, OrderLineRow, OrderRow
@@ -52,6 +53,11 @@ class Moved:
     row: OrderRow
     from_status: str
     changed: bool
+
+
+# Core statements on the tables themselves on the checkout path (no ORM compile and bulk steps).
+ORDERS = cast(Table, OrderRow.__table__)
+ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
 
 
 def order_not_found(order_id: str) -> Problem:
@@ -160,6 +166,47 @@ class OrderRepository:
         if row is None:
             raise order_not_found(order_id)
         return row
+
+    async def settle_pending(self, row: OrderRow, to_status: str, reason: str, request_id: str | None) -> bool:
+        """The checkout's fast path for settle(): PENDING -> to_status with its event, in one
+        transaction of two Core statements (a conditional UPDATE instead of SELECT ... FOR UPDATE
+        and the ORM's reloads). `row` is the order as insert_pending() returned it; on success it is
+        updated in memory to what was committed. False (nothing written) when the order is no
+        longer PENDING: settle() then decides, with the row locked."""
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            moved = await session.scalar(
+                update(ORDERS)
+                .where(ORDERS.c.id == row.id, ORDERS.c.status == "PENDING")
+                .values(status=to_status, updated_at=now, reconcile_after=None)
+                .returning(ORDERS.c.id)
+            )
+            if moved is None:
+                return False
+            await session.execute(
+                insert(ORDER_EVENTS).values(
+                    order_id=row.id,
+                    from_status="PENDING",
+                    to_status=to_status,
+                    at=now,
+                    reason=reason,
+                    request_id=request_id,
+                )
+            )
+        row.events.append(
+            OrderEventRow(
+                order_id=row.id,
+                from_status="PENDING",
+                to_status=to_status,
+                at=now,
+                reason=reason,
+                request_id=request_id,
+            )
+        )
+        row.status = to_status
+        row.updated_at = now
+        row.reconcile_after = None
+        return True
 
     async def settle(
         self,

@@ -161,6 +161,10 @@ class OrderService:
             log.warning("order %s stays PENDING: %s", row.id, result.reason)
             return row
         to_status = "CONFIRMED" if result.outcome == "reserved" else "REJECTED"
+        if await self.orders.settle_pending(row, to_status, result.reason, request_id_var.get()):
+            ORDER_TRANSITIONS.labels("PENDING", to_status).inc()
+            return row
+        # No longer PENDING (cancelled meanwhile, or settled by the reconciler): decide with the row locked.
         settled = await self.orders.settle(
             row.id,
             to_status,

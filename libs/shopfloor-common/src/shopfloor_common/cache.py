@@ -10,12 +10,17 @@ Invalidation is by generation: a namespace's keys embed a counter that a write b
 invalidates every cached list and item of that namespace in one step. If Redis is unreachable
 during a write the bump is lost and readers may see entries up to CACHE_TTL_SECONDS old once it
 returns: staleness is bounded by the TTL.
+
+A value may carry its own, shorter lifetime (`set(..., ttl_seconds=...)`): catalog keeps each
+product's stock under its own short-lived key that way, so a sale rewrites one key instead of
+bumping the generation of every product (catalog/read_cache.py).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -42,7 +47,10 @@ class Cache(Protocol):
     backend: str
 
     async def get(self, key: str) -> bytes | None: ...
-    async def set(self, key: str, value: bytes) -> None: ...
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None: ...
+    async def set_many(self, values: Mapping[str, bytes], ttl_seconds: float | None = None) -> None: ...
+    async def delete(self, *keys: str) -> None: ...
     async def generation(self, namespace: str) -> int: ...
     async def bump(self, namespace: str) -> None: ...
     async def ping(self) -> None: ...
@@ -54,16 +62,36 @@ class MemoryCache:
     backend = "memory"
 
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
-        self._entries: TTLCache[str, bytes] = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
+        # Each entry carries its own deadline (monotonic) for values set with a shorter lifetime;
+        # the TTLCache's own TTL is the longest any entry lives.
+        self._entries: TTLCache[str, tuple[float, bytes]] = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
+        self._ttl_seconds = ttl_seconds
         self._generations: dict[str, int] = {}
 
-    async def get(self, key: str) -> bytes | None:
-        value = self._entries.get(key)
+    def _lookup(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        value = entry[1] if entry is not None and entry[0] > time.monotonic() else None
         CACHE_REQUESTS.labels(self.backend, "hit" if value is not None else "miss").inc()
         return value
 
-    async def set(self, key: str, value: bytes) -> None:
-        self._entries[key] = value
+    async def get(self, key: str) -> bytes | None:
+        return self._lookup(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self._lookup(key) for key in keys]
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        ttl = self._ttl_seconds if ttl_seconds is None else min(ttl_seconds, self._ttl_seconds)
+        if ttl > 0:
+            self._entries[key] = (time.monotonic() + ttl, value)
+
+    async def set_many(self, values: Mapping[str, bytes], ttl_seconds: float | None = None) -> None:
+        for key, value in values.items():
+            await self.set(key, value, ttl_seconds)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
 
     async def generation(self, namespace: str) -> int:
         return self._generations.get(namespace, 0)
@@ -138,13 +166,53 @@ class RedisCache:
         CACHE_REQUESTS.labels(self.backend, "hit" if value is not None else "miss").inc()
         return value
 
-    async def set(self, key: str, value: bytes) -> None:
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not self._available():
+            CACHE_REQUESTS.labels(self.backend, "skipped").inc(len(keys))
+            return [None] * len(keys)
+        try:
+            values = cast(list[bytes | None], await self._redis.mget(list(keys)))
+        except Exception as exc:  # see _failed: any failure of Redis degrades to no cache
+            self._failed("get", exc)
+            return [None] * len(keys)
+        self._succeeded()
+        hits = sum(value is not None for value in values)
+        CACHE_REQUESTS.labels(self.backend, "hit").inc(hits)
+        CACHE_REQUESTS.labels(self.backend, "miss").inc(len(values) - hits)
+        return values
+
+    def _px(self, ttl_seconds: float | None) -> int:
+        return self._ttl_ms if ttl_seconds is None else min(self._ttl_ms, int(ttl_seconds * 1000))
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        px = self._px(ttl_seconds)
+        if not self._available() or px <= 0:
             return
         try:
-            await self._redis.set(key, value, px=self._ttl_ms)
+            await self._redis.set(key, value, px=px)
         except Exception as exc:  # see _failed: any failure of Redis degrades to no cache
             self._failed("set", exc)
+
+    async def set_many(self, values: Mapping[str, bytes], ttl_seconds: float | None = None) -> None:
+        px = self._px(ttl_seconds)
+        if not self._available() or px <= 0 or not values:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in values.items():
+                    pipe.set(key, value, px=px)
+                await pipe.execute()
+        except Exception as exc:  # see _failed: any failure of Redis degrades to no cache
+            self._failed("set", exc)
+
+    async def delete(self, *keys: str) -> None:
+        # Tried even during a back-off, like bump: a lost invalidation is worse than one slow write.
+        if not keys:
+            return
+        try:
+            await self._redis.delete(*keys)
+        except Exception as exc:  # see _failed: any failure of Redis degrades to no cache
+            self._failed("invalidate", exc)
 
     async def generation(self, namespace: str) -> int:
         if not self._available():

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from shopfloor_common.logs import request_id_var
 
@@ -124,8 +125,18 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=exc.headers)
 
 
-async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    # Authenticate before describing the schema (shopfloor_common.auth): imported here, auth
+    # imports this module.
+    from shopfloor_common.auth import authenticate_before_validation
+
+    try:
+        answer = await authenticate_before_validation(request, exc.errors())
+    except Problem as refused:
+        return await _problem_handler(request, refused)
+    if answer is not None:
+        return answer
     errors = validation_errors(exc.errors())
     fields = ", ".join(sorted({e["field"] for e in errors}))
     return problem_response(

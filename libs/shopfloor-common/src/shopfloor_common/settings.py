@@ -29,6 +29,13 @@ class ServiceSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Interface to listen on (0.0.0.0 in a container).")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")
+    management_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port for /metrics, /livez, /readyz and /admin/faults (Prometheus, the kubelet, operators); "
+        "then PORT answers them 404, so the Ingress never exposes them. Unset: PORT serves them too.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Minimum log level.")
     access_log: bool = Field(default=True, description="Log one JSON line per request.")
     shutdown_drain_seconds: float = Field(
@@ -53,6 +60,12 @@ class ServiceSettings(BaseSettings):
         "Refused (the service does not start) in prod or with FAULTS_ENABLED=false.",
     )
 
+    @field_validator("management_port", mode="before")
+    @classmethod
+    def _empty_management_port(cls, value: object) -> object:
+        # MANAGEMENT_PORT= (empty) means unset, as an empty variable does everywhere else.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("shopfloor_faults")
     @classmethod
     def _check_faults(cls, value: str) -> str:
@@ -66,6 +79,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_faults_where_refused(self) -> Self:
+        if self.management_port is not None and self.management_port == self.port:
+            raise ValueError(f"MANAGEMENT_PORT equals PORT ({self.port}): the management port must be another port")
         # Failing the start (not ignoring the value) makes a rollout that carries faults into prod
         # stop at its first pod, which is not ready, while the old pods keep serving.
         if self.shopfloor_faults and self.environment == "prod":

@@ -52,8 +52,14 @@ run "prod_defaults_are_multi_az_encrypted_and_protected" {
     error_message = "by default (prod) the database refuses deletion and would leave a final snapshot"
   }
   assert {
-    condition     = aws_vpc_security_group_ingress_rule.from_cluster.referenced_security_group_id == "sg-nodes" && aws_vpc_security_group_ingress_rule.from_cluster.from_port == 5432
+    condition     = aws_vpc_security_group_ingress_rule.from_cluster.referenced_security_group_id == "sg-nodes"
     error_message = "PostgreSQL is reachable from the cluster's nodes only"
+  }
+  assert {
+    # Exactly the PostgreSQL port the services connect to (the contract's 5432): a rule on another
+    # port leaves the security group dropping every connection from the cluster.
+    condition     = aws_vpc_security_group_ingress_rule.from_cluster.ip_protocol == "tcp" && aws_vpc_security_group_ingress_rule.from_cluster.from_port == 5432 && aws_vpc_security_group_ingress_rule.from_cluster.to_port == 5432
+    error_message = "the database's security group admits PostgreSQL (tcp/5432) from the cluster, got ${aws_vpc_security_group_ingress_rule.from_cluster.ip_protocol}/${aws_vpc_security_group_ingress_rule.from_cluster.from_port}-${aws_vpc_security_group_ingress_rule.from_cluster.to_port}"
   }
   assert {
     condition     = jsondecode(aws_iam_role.monitoring.assume_role_policy).Statement[0].Principal == { Service = "monitoring.rds.amazonaws.com" }

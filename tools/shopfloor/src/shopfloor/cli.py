@@ -23,8 +23,9 @@ from shopfloor.local import cli as local
 from shopfloor.measure import cli as measure
 from shopfloor.observe import cli as observe
 from shopfloor.repo import RepoNotFound
+from shopfloor.security import cli as security
 
-GROUPS: tuple[ModuleType, ...] = (local, delivery, observe, chaos, incidents, labs, measure, docs)
+GROUPS: tuple[ModuleType, ...] = (local, delivery, observe, chaos, incidents, labs, measure, security, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:

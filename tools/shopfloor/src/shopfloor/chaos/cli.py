@@ -171,6 +171,7 @@ def _experiments(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    import shutil
     import sys
     from datetime import UTC, datetime
 
@@ -212,6 +213,9 @@ def _run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         state = repo / "var" / "chaos" / "stack"
+        # The stack's own scratch state (SQLite files, logs) starts fresh: a shop sold out by the
+        # previous run's load would turn checkouts into 409s and hide what the fault does.
+        shutil.rmtree(state, ignore_errors=True)
         say(f"starting the shop, Prometheus and Alertmanager ({state})")
         async with ChaosStack.start(repo, state, postgres_url=args.postgres, redis_url=args.redis, say=say) as stack:
             say(f"shop on {stack.observed.shop.edge_url}, Prometheus on {stack.observed.prometheus_url}")

@@ -25,6 +25,7 @@ timeline and a postmortem draft in the project's template (shopfloor.incidents.p
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -523,7 +524,7 @@ def draw_timeline(record: Mapping[str, Any], path: Path) -> None:
         recovered = (epoch(record["recovered_at"]) or started) - started
         for axis in axes:
             axis.axvline(recovered, color="tab:green", linestyle="--", label="SLIs back")
-    colours = iter(["black", "tab:brown", "tab:gray", "tab:olive", "tab:cyan", "tab:pink", "navy", "maroon"])
+    colours = itertools.cycle(["black", "tab:brown", "tab:cyan", "tab:olive", "tab:pink", "navy", "tab:gray", "maroon"])
     shown: dict[str, str] = {}
     for alert in record["alerts"]["fired"]:
         if alert["status"] != "firing":
@@ -532,7 +533,9 @@ def draw_timeline(record: Mapping[str, Any], path: Path) -> None:
         labels = alert["labels"]
         name = labels.get("alertname", "") + (f" {labels['slo']}" if "slo" in labels else f" {labels.get('job', '')}")
         first = name not in shown
-        colour = shown.setdefault(name, next(colours, "black"))
+        if first:
+            shown[name] = next(colours)
+        colour = shown[name]
         for axis in axes:
             axis.axvline(at, color=colour, linewidth=0.9, label=f"{name} fired" if first and axis is axes[0] else None)
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)

@@ -2,7 +2,8 @@
 
 It checks the public endpoints a shopper's browser uses, through the edge: the product list, one
 product (the first one listed), the API description and, when a frontend is expected, the page at
-`/`. It runs against `make run`, a kind cluster (`make kind-smoke`) and, as Argo CD's PostSync Job,
+`/`; and that nothing internal answers there (/metrics, /livez, /readyz, /admin/faults: 404).
+It runs against `make run`, a kind cluster (`make kind-smoke`) and, as Argo CD's PostSync Job,
 inside every cluster after each sync. For that Job this module uses the standard library only: the
 Job runs it with a stock Python image (argocd/smoke-test), without installing anything.
 
@@ -120,6 +121,22 @@ def check_frontend(target: Target, state: dict[str, str]) -> str:
     return "text/html"
 
 
+# Served on each service's management port only (shopfloor_common.server.MANAGEMENT_PREFIXES);
+# through the edge they must be unknown. Copied, not imported: this module is the standard library only.
+INTERNAL_PATHS = ("/metrics", "/livez", "/readyz", "/admin/faults")
+
+
+def check_internal_paths_hidden(target: Target, state: dict[str, str]) -> str:
+    exposed = []
+    for path in INTERNAL_PATHS:
+        reply = target.get(path)
+        if reply.status != 404:
+            exposed.append(f"{path} answers {reply.status}")
+    if exposed:
+        raise SmokeFailure("internal paths on the public edge: " + ", ".join(exposed))
+    return "404 for " + " ".join(INTERNAL_PATHS)
+
+
 Check = Callable[[Target, dict[str, str]], str]
 
 
@@ -129,6 +146,7 @@ def checks(*, expect_frontend: bool) -> list[tuple[str, Check]]:
         ("one product", check_one_product),
         ("unknown product", check_unknown_product_is_a_problem),
         ("API description", check_openapi),
+        ("nothing internal", check_internal_paths_hidden),
     ]
     if expect_frontend:
         selected.append(("frontend page", check_frontend))

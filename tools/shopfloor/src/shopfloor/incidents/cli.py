@@ -1,4 +1,5 @@
-"""Incident commands: `postmortem` (lint; draft from a chaos record or a lab run)."""
+"""Incident commands: `incident check` (an incident issue's sections and labels), `postmortem` (lint; draft
+from a chaos record or a lab run), `runbooks` (the knowledge base's index, runbooks/README.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,32 @@ TITLE = "incidents"
 
 
 def register(group: CommandGroup) -> None:
+    incident = group.add(
+        "incident",
+        help="incident issues (.github/ISSUE_TEMPLATE/incident.yml): check an issue's sections, say its labels",
+        handler=_incident,
+    )
+    incident_actions = incident.add_subparsers(dest="incident_command", required=True, metavar="ACTION")
+    check = incident_actions.add_parser(
+        "check",
+        help="check an incident issue's body (as GitHub renders the form) and print the labels it should carry",
+        description="Read an incident issue's body as GitHub renders the issue form (`### <label>` sections): every "
+        "section present, the required ones answered, the start time in UTC, the layer one of AWS, Kubernetes, "
+        "application; with --closed the timeline, root cause and actions too. Prints one problem a line and exits 1 "
+        "when there is any; --labels-out writes the labels (incident, layer/<layer>) one a line either way.",
+    )
+    check.add_argument("--body-file", type=Path, required=True, metavar="FILE", help="the issue body ('-' = stdin)")
+    check.add_argument("--closed", action="store_true", help="the incident is closed: everything must be written")
+    check.add_argument("--labels-out", type=Path, metavar="FILE", help="write the labels here, one a line")
+
+    runbooks = group.add(
+        "runbooks",
+        help="the runbooks' index (runbooks/README.md) by alert, symptom and layer, with the labs that practise each",
+        handler=_runbooks,
+    )
+    runbooks.add_argument("--write", action="store_true", help="update runbooks/README.md instead of printing it")
+    runbooks.add_argument("--check", action="store_true", help="exit 1 when runbooks/README.md is out of date")
+
     postmortem = group.add(
         "postmortem",
         help="postmortems in the project's format (docs/postmortems/TEMPLATE.md): lint, draft",
@@ -38,6 +65,54 @@ def register(group: CommandGroup) -> None:
     )
     draft.add_argument("record", type=Path, metavar="RECORD_DIR")
     draft.add_argument("--out", type=Path, metavar="FILE", help="write it here (default: print it)")
+
+
+def _incident(args: argparse.Namespace) -> int:
+    import sys
+
+    from shopfloor.incidents.report import check
+
+    if str(args.body_file) == "-":
+        body = sys.stdin.read()
+    else:
+        try:
+            body = args.body_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"--body-file {args.body_file}: {exc.strerror}") from None
+    report = check(body, closed=args.closed)
+    if args.labels_out is not None:
+        args.labels_out.write_text("".join(f"{label}\n" for label in report.labels), encoding="utf-8")
+    for problem in report.problems:
+        print(problem)
+    if not report.problems:
+        print(f"incident report fine; labels: {', '.join(report.labels)}")
+    return 1 if report.problems else 0
+
+
+def _runbooks(args: argparse.Namespace) -> int:
+    from shopfloor.commands import repo_root
+    from shopfloor.incidents.knowledge import INDEX, index_text
+
+    repo = repo_root(args)
+    try:
+        text = index_text(repo)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    target = repo / INDEX
+    current = target.read_text(encoding="utf-8") if target.is_file() else ""
+    if args.check:
+        if current != text:
+            print(f"{INDEX} is out of date: run `shopfloor runbooks --write`")
+            return 1
+        print(f"{INDEX} is up to date")
+        return 0
+    if args.write:
+        if current != text:
+            target.write_text(text, encoding="utf-8")
+            print(f"updated {INDEX}")
+        return 0
+    print(text, end="")
+    return 0
 
 
 def _postmortem(args: argparse.Namespace) -> int:

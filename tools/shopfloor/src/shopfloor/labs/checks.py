@@ -1,17 +1,21 @@
 """What `shopfloor lab verify` checks on the lab shop: a local-stack lab's `verify:` section.
 
-    slis: [journeys]        under a short bounded load through the edge (load_seconds, default 3),
-                            each journey of observability/slos.yaml is within its objective, by the
-                            lab rule: failed requests at most the objective's error budget of the
-                            sample (0 for 99.9 % and fewer than 1000 requests), and the median
-                            latency under the journey's threshold (a few seconds of load cannot
-                            measure a 99th percentile; the median catches a fault that slows
-                            every request)
+    slis: [journeys]        under a short bounded load through the edge (load_seconds, default 2),
+                            each journey of observability/slos.yaml within its availability
+                            objective, by the lab rule: failed requests (5xx, as the SLOs count them)
+                            at most the objective's error budget of the sample (0 for
+                            99.9 % and fewer than 1000 requests)
+    extra_latency: {service, path, max_ms}
+                            the service answers `path` at most max_ms (median) slower than its own
+                            /livez, measured side by side. Latency is judged this way, not against
+                            the journeys' thresholds: on a shared 2-core machine a healthy shop's
+                            medians went from 30 ms to 2.4 s with the load of other test suites,
+                            which slows /livez alike; a latency fault slows only the work
     fault_active: true      every fault of the lab is still in effect (the tolerate rule)
     deploy: {svc: {K: v}}   the deploy repository's HEAD (deployed) sets K to v for svc; null = K
                             not set; ">=N" = a number at least N
     consistency: true       shopfloor check-consistency against the stock at the lab's start, with
-                            the customers paused
+                            the customers paused and orders PENDING for at most 15 s
     no_lock: true           no session of catalog's database has sat in a transaction for 2 s
     postmortem: true        var/labs/<id>/postmortem.md passes `shopfloor postmortem lint` against
                             the alerts delivered, and its timeline names an alert the lab expects
@@ -35,8 +39,8 @@ from typing import Any
 
 import aiohttp
 
+from shopfloor.labs.common import HOT_SKU, read_env_file
 from shopfloor.labs.model import Lab, lab_folder
-from shopfloor.labs.supervisor import HOT_SKU, read_env_file
 
 MAX_REQUESTS_PER_JOURNEY = 300
 GIT = shutil.which("git") or "git"
@@ -82,7 +86,7 @@ async def _measure(edge: str, journey: str, seconds: float) -> tuple[int, int, l
                     headers = {"Idempotency-Key": f"verify-{uuid.uuid4().hex}"}
                     async with session.post(edge + path, json=order, headers=headers) as answer:
                         await answer.read()
-                        bad = answer.status >= 500 or answer.status == 202
+                        bad = answer.status >= 500
                 else:
                     async with session.get(edge + path) as answer:
                         await answer.read()
@@ -95,6 +99,7 @@ async def _measure(edge: str, journey: str, seconds: float) -> tuple[int, int, l
 
 
 async def check_slis(repo: Path, edge: str, journeys: list[str], seconds: float) -> list[CheckResult]:
+    """The availability SLI of each journey under a short load (the lab rule of the module docstring)."""
     from shopfloor.observe.slos import load_slos
 
     source = {j.name: j for j in load_slos(repo).journeys}
@@ -104,17 +109,47 @@ async def check_slis(repo: Path, edge: str, journeys: list[str], seconds: float)
         journey = source[name]
         budget = int(count * (1 - journey.availability.objective / 100))
         median = statistics.median(durations) if durations else float("inf")
-        threshold = journey.latency.threshold_seconds
-        ok = count > 0 and failed <= budget and median <= threshold
         checks.append(
             CheckResult(
-                f"SLIs of {name}",
-                ok,
-                f"{count} requests, {failed} failed (at most {budget} allowed), median {median * 1000:.0f} ms "
-                f"(threshold {threshold * 1000:.0f} ms)",
+                f"availability of {name}",
+                count > 0 and failed <= budget,
+                f"{count} requests, {failed} failed (at most {budget} allowed; median {median * 1000:.0f} ms)",
             )
         )
     return checks
+
+
+async def _timed_gets(url: str, seconds: float) -> list[float]:
+    durations: list[float] = []
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        while time.monotonic() < deadline and len(durations) < MAX_REQUESTS_PER_JOURNEY:
+            begun = time.monotonic()
+            try:
+                async with session.get(url) as answer:
+                    await answer.read()
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            durations.append(time.monotonic() - begun)
+    return durations
+
+
+async def check_extra_latency(state: Mapping[str, Any], spec: Mapping[str, Any], seconds: float) -> CheckResult:
+    """How much longer a service takes to answer `path` than its own /livez, measured side by side:
+    the machine's load slows both alike, a latency fault only the first (the fault switch never
+    delays /livez), so the difference tells a slow dependency from a busy laptop."""
+    service = str(spec["service"])
+    base = state["services"][service]["url"]
+    work, idle = await asyncio.gather(
+        _timed_gets(base + str(spec["path"]), seconds), _timed_gets(base + "/livez", seconds)
+    )
+    extra = statistics.median(work) - statistics.median(idle) if work and idle else float("inf")
+    limit = float(spec.get("max_ms", 150)) / 1000
+    return CheckResult(
+        f"{service} answers in time",
+        extra <= limit,
+        f"{spec['path']} takes {extra * 1000:.0f} ms longer than /livez (at most {limit * 1000:.0f} ms)",
+    )
 
 
 def check_deploy(state: Mapping[str, Any], wanted: Mapping[str, Mapping[str, Any]]) -> list[CheckResult]:
@@ -164,7 +199,7 @@ async def check_consistency(state: Mapping[str, Any]) -> CheckResult:
         report = await run_check(
             Endpoints.direct(services["catalog"]["url"], services["orders"]["url"]),
             initial_stock=initial,
-            max_pending_age_seconds=30,
+            max_pending_age_seconds=15,
             settle_seconds=25,
         )
     except (ConsistencyError, OSError, ValueError) as exc:
@@ -244,8 +279,10 @@ async def run_stack_checks(
         checks += check_deploy(state, verify["deploy"])
     if verify.get("no_lock"):
         checks.append(await check_no_lock(state))
+    if verify.get("extra_latency"):
+        checks.append(await check_extra_latency(state, verify["extra_latency"], float(verify.get("load_seconds", 2))))
     if verify.get("slis"):
-        checks += await check_slis(repo, state["edge_url"], verify["slis"], float(verify.get("load_seconds", 3)))
+        checks += await check_slis(repo, state["edge_url"], verify["slis"], float(verify.get("load_seconds", 2)))
     if verify.get("consistency"):
         pause(False)
         try:

@@ -41,6 +41,12 @@ def register(group: CommandGroup) -> None:
         "status", help="where the lab shop is (URLs, files, pids, releases) and the lab running"
     )
     status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--wait",
+        action="store_true",
+        help="first wait until the deploy repository's HEAD is deployed and every service is up (2 minutes at "
+        "most), then until the shop serves a product read and a checkout again (a minute at most; exit 1 if not)",
+    )
     status.add_argument("--pid", metavar="SERVICE", help="print only this service's process id (for kill)")
     status.add_argument(
         "--get",
@@ -77,6 +83,25 @@ def register(group: CommandGroup) -> None:
     report = actions.add_parser("report", help="scores, time to diagnose and to fix, hints used, what to read next")
     report.add_argument("--json", action="store_true")
     report.set_defaults(handler=_report)
+
+    draft = actions.add_parser(
+        "postmortem",
+        help="draft the postmortem of a lab run: var/labs/<id>/postmortem.md, timeline from the alerts and deploys",
+        description="Write a postmortem draft in the project's format (docs/postmortems/TEMPLATE.md) for the lab "
+        "running: the timeline from the alerts the lab shop delivered since the lab started and the deploy "
+        "repository's commits; root causes, action items and lessons are prompts for you to replace. "
+        "`shopfloor lab verify` lints the finished file against the alerts delivered.",
+    )
+    draft.add_argument("lab_id", metavar="ID")
+    draft.add_argument("--force", action="store_true", help="overwrite an existing file")
+    draft.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to this long for one of the lab's alerts to be delivered first (default: do not wait)",
+    )
+    draft.set_defaults(handler=_postmortem)
 
     stop = actions.add_parser("stop", help="stop the lab shop running in the background")
     stop.set_defaults(handler=_stop)
@@ -200,10 +225,14 @@ def _start(args: argparse.Namespace) -> int:
         if workspace.exists():
             shutil.rmtree(workspace)
         workspace.mkdir(parents=True)
-        engine.prepare(repo, lab.directory, lab.offline, workspace)
+        try:
+            engine.prepare(repo, lab.directory, lab.offline, workspace)
+        except ValueError as exc:  # OfflineLabError and MissingTool say what is wrong and how to fix it
+            raise CommandError(f"{lab.id}: {exc}") from None
         progress.start(lab.id)
         progress.save()
-        print(f"lab {lab.id} started: your workspace is {workspace.relative_to(repo)}; read labs/{lab.id}/README.md")
+        shown = workspace.relative_to(repo) if workspace.is_relative_to(repo) else workspace
+        print(f"lab {lab.id} started: your workspace is {shown}; read labs/{lab.id}/README.md")
         return 0
     try:
         client.ensure_shop(
@@ -237,6 +266,7 @@ def _rel(repo: Path, path: str) -> str:
 
 def _status(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     from shopfloor.labs import client
 
@@ -248,7 +278,10 @@ def _status(args: argparse.Namespace) -> int:
         print("no lab shop is running (`shopfloor lab start ID` starts one)")
         return 1
     try:
-        state = client.call(repo, "GET", "/status")
+        state = client.settled(repo) if args.wait else client.call(repo, "GET", "/status")
+        if args.wait and not client.call(repo, "GET", "/serving?timeout=60")["serving"]:
+            print("the shop is deployed but does not serve product reads and checkouts yet", file=sys.stderr)
+            return 1
     except client.ShopError as exc:
         raise CommandError(str(exc)) from None
     if args.pid:
@@ -376,15 +409,17 @@ def _verify(args: argparse.Namespace) -> int:
         checks.append(CheckResult("the checks of the lab", bool(result.ok), str(result.output).strip()[-2000:]))
     elif lab.runs_on == "local-stack":
         try:
-            state = client.call(repo, "GET", "/status")
+            state = client.settled(repo)
             if state["lab"] != lab.id:
                 raise CommandError(
                     f"the lab shop runs {state['lab'] or 'no lab'}, not {lab.id}: `shopfloor lab start {lab.id}`"
                 )
             active = client.call(repo, "GET", "/fault-active")
 
+            customers_were_on = bool(state["customers"]["on"])
+
             def pause(on: bool) -> None:
-                client.call(repo, "POST", "/customers", {"on": on})
+                client.call(repo, "POST", "/customers", {"on": on and customers_were_on})
 
             checks += asyncio.run(run_stack_checks(repo, lab, state, active, pause))
         except client.ShopError as exc:
@@ -485,6 +520,65 @@ def _report(args: argparse.Namespace) -> int:
         print("read next: " + ", ".join(reading))
     if next_labs:
         print("labs next: " + ", ".join(next_labs))
+    return 0
+
+
+def _postmortem(args: argparse.Namespace) -> int:
+    import subprocess
+    import time
+    from datetime import UTC, datetime
+
+    from shopfloor.incidents.postmortem import Draft, TimelineEvent, alert_events, render
+    from shopfloor.labs import client
+    from shopfloor.observe.receiver import read_events
+
+    repo = repo_root(args)
+    lab = _lab(repo, args.lab_id)
+    progress = _progress(repo)
+    try:
+        attempt = progress.attempt(lab.id)
+        state = client.call(repo, "GET", "/status")
+    except (ValueError, client.ShopError) as exc:
+        raise CommandError(str(exc)) from None
+    path = lab_folder(repo, lab.id) / "postmortem.md"
+    if path.exists() and not args.force:
+        raise CommandError(f"{path} exists: edit it, or --force to draft it again")
+    started = datetime.fromisoformat(attempt.started_at)
+    alerts_file = Path(state["alerts_file"])
+    deadline = time.monotonic() + args.wait
+    while True:
+        alerts = [a for a in read_events(alerts_file) if a.received_at >= started] if alerts_file.exists() else []
+        if not lab.alerts or {a.alertname for a in alerts if a.status == "firing"} & set(lab.alerts):
+            break
+        if time.monotonic() >= deadline:
+            raise CommandError(f"none of the lab's alerts ({', '.join(lab.alerts)}) was delivered yet: wait and retry")
+        time.sleep(1)
+    events = alert_events(alerts)
+    log = subprocess.run(  # noqa: S603 - git on the lab's own deploy repository
+        ["git", "-C", state["deploy_repo"], "log", "--format=%ct %s", f"--since={int(started.timestamp()) - 600}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    for line in log.splitlines():
+        stamp, _, subject = line.partition(" ")
+        events.append(
+            TimelineEvent(datetime.fromtimestamp(int(stamp), UTC), f"deployed: {subject}", "deploy repository")
+        )
+    events.append(TimelineEvent(started, "lab started (the incident begins about here)", "shopfloor lab"))
+    draft = Draft(
+        title=lab.title,
+        summary="<What happened, in two or three sentences, for someone who was not there.>",
+        impact="<Who was affected, how many requests or orders, for how long; which SLOs burned how much budget.>",
+        events=events,
+        trigger="<The change or event that set it off.>",
+        detection="<How it was noticed: which alert, how long after it began.>",
+        resolution="<What brought the service back, and when.>",
+        sources=[str(alerts_file.name), "the deploy repository"],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(draft), encoding="utf-8")
+    print(f"wrote {path}: replace every <prompt>, then `shopfloor lab verify {lab.id}`")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from shopfloor.labs.common import STATE_FILE
 from shopfloor.labs.model import labs_root
-from shopfloor.labs.supervisor import STATE_FILE
 
 START_TIMEOUT_SECONDS = 240.0
 REQUEST_TIMEOUT_SECONDS = 300.0  # an inject waits for restarts and, for some labs, an incident window
@@ -143,6 +144,25 @@ def call(repo: Path, method: str, path: str, body: dict[str, Any] | None = None)
         raise ShopError(message or f"the lab shop answered {exc.code}") from None
     except (urllib.error.URLError, TimeoutError) as exc:
         raise ShopError(f"the lab shop did not answer ({exc})") from None
+
+
+def settled(repo: Path, timeout_seconds: float = 120.0) -> dict[str, Any]:
+    """The shop's status once the deploy repository's HEAD is deployed and every service runs
+    (a rollout finished, a killed process restarted); ShopError after `timeout_seconds`."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        state: dict[str, Any] = call(repo, "GET", "/status")
+        head = subprocess.run(  # noqa: S603 - git on the lab's own deploy repository
+            [shutil.which("git") or "git", "-C", state["deploy_repo"], "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if head == state["deployed"] and all(s["running"] for s in state["services"].values()):
+            return state
+        if time.monotonic() >= deadline:
+            raise ShopError(f"the shop has not deployed HEAD ({head[:8]}) with every service running in time")
+        time.sleep(0.5)
 
 
 def stop_shop(repo: Path, timeout_seconds: float = 60.0) -> bool:

@@ -56,6 +56,7 @@ OPTIONAL = ("offline", "verify", "stack")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 VERIFY_KEYS = {
     "slis",
+    "extra_latency",
     "load_seconds",
     "fault_active",
     "consistency",
@@ -66,6 +67,7 @@ VERIFY_KEYS = {
 }
 STACK_KEYS = {"history", "deliver", "fault_parameters", "release", "traffic", "needs"}
 DELIVERIES = ("runtime", "code", "release")
+JOURNEYS = ("browse-products", "product-page", "checkout")  # those verify's load knows how to make
 
 
 class LabError(Exception):
@@ -319,6 +321,12 @@ def _check_stack_lab(
         )
     if "slis" in verify:
         _string_list(where, verify["slis"], "verify.slis")
+        unknown_journeys = sorted(set(verify["slis"]) - set(JOURNEYS))
+        if unknown_journeys:
+            raise LabError(f"{where}: verify.slis: {', '.join(unknown_journeys)} (journeys: {', '.join(JOURNEYS)})")
+    latency = verify.get("extra_latency")
+    if latency is not None and (not isinstance(latency, dict) or not {"service", "path"} <= set(latency)):
+        raise LabError(f"{where}: verify.extra_latency needs service and path (and max_ms)")
     if tolerate and not verify.get("fault_active"):
         raise LabError(f"{where}: tolerate: true needs verify.fault_active: true (the fault must still be there)")
     deploy = verify.get("deploy", {})

@@ -47,40 +47,20 @@ from aiohttp import web
 
 from shopfloor.chaos.inject import ChaosTarget, InjectError, Injector, injector_for
 from shopfloor.chaos.proxy import DependencyProxies, ProxyMode
+from shopfloor.labs.common import HOT_SKU, INITIAL_VERSION, STATE_FILE, read_env_file, write_env_file
 from shopfloor.labs.model import Lab, LabError, catalogue_faults, find_lab
 from shopfloor.local.stack import StackError, StackOptions
 from shopfloor.observe.local_stack import ObservedStack, ObserveOptions
 
-HOT_SKU = "LAB-HOT"
 HOT_STOCK = 1_000_000
-INITIAL_VERSION = "1.0.0"
 SYNC_SECONDS = 1.0
 RESTART_DELAY_SECONDS = 1.0
-STATE_FILE = "state.json"
 SNAPSHOT_FILE = "initial-stock.json"
 GIT_AUTHOR = ["-c", "user.name=shopfloor lab", "-c", "user.email=lab@localhost"]
 # Customers: the load is bounded per tick and each request by a timeout, so a broken shop is never hammered.
 CUSTOMER_TIMEOUT = aiohttp.ClientTimeout(total=8)
 # Settings of the developer's shell that would point the services elsewhere.
 FOREIGN = {"REDIS_URL", "DATABASE_URL", "ADMIN_API_KEY", "S3_BUCKET", "IMAGE_DIR", "SHOPFLOOR_FAULTS"}
-
-
-def read_env_file(text: str) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments skipped."""
-    values = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or "=" not in stripped:
-            continue
-        key, _, value = stripped.partition("=")
-        values[key.strip()] = value.strip()
-    return values
-
-
-def write_env_file(values: Mapping[str, str]) -> str:
-    ordered = ["VERSION"] if "VERSION" in values else []
-    ordered += sorted(k for k in values if k != "VERSION")
-    return "".join(f"{key}={values[key]}\n" for key in ordered)
 
 
 def switch_spec(fault: str, parameters: Mapping[str, Any]) -> str:
@@ -103,13 +83,14 @@ class LabShop:
         self.postgres_url = postgres_url
         self.redis_url = redis_url
         self.customers_per_second = customers_per_second
+        self.normal_customers = customers_per_second
         self.proxies = DependencyProxies()
         self.observed: ObservedStack | None = None
         self.target: ChaosTarget | None = None
         self.deploy = state / "deploy"
         self.original: dict[str, dict[str, str]] = {}
         self.version_env: dict[tuple[str, str], dict[str, str]] = {}  # what each release's code does
-        self.code_env: dict[str, dict[str, str]] = {}  # a fault in the code of every release
+        self.code_faults: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # a bug in every release
         self.deployed_head = ""
         self.deployed_files: dict[str, str] = {}
         self.locks: dict[str, asyncio.Lock] = {}
@@ -211,6 +192,9 @@ class LabShop:
             shutil.rmtree(self.deploy)
         self.deploy.mkdir(parents=True)
         await self.git("init", "-q", "-b", "main")
+        # The learner's commits and reverts work on a machine with no git identity configured.
+        await self.git("config", "user.name", "shopfloor learner")
+        await self.git("config", "user.email", "learner@localhost")
         for name, text in self.healthy_files().items():
             (self.deploy / name).write_text(text, encoding="utf-8")
         await self.git("add", "-A")
@@ -236,11 +220,10 @@ class LabShop:
         version = settings.pop("VERSION", INITIAL_VERSION)
         env = dict(self.original[service])
         env.update(settings)
-        hidden = {**self.version_env.get((service, version), {}), **self.code_env.get(service, {})}
+        hidden = dict(self.version_env.get((service, version), {}))
         if "SHOPFLOOR_FAULTS" in hidden and env.get("SHOPFLOOR_FAULTS"):
             hidden["SHOPFLOOR_FAULTS"] = f"{env['SHOPFLOOR_FAULTS']};{hidden['SHOPFLOOR_FAULTS']}"
         env.update(hidden)
-        env["SHOPFLOOR_RELEASE"] = version  # shows in the process environment, as an image tag would
         return env
 
     async def sync(self, *, force: set[str] | None = None) -> list[str]:
@@ -275,6 +258,21 @@ class LabShop:
             failure = await self.shop.start_service(name)
             if failure:
                 raise StackError(failure)
+            await self._apply_code_faults(name)
+
+    async def _apply_code_faults(self, service: str) -> None:
+        for fault, parameters in self.code_faults.get(service, []):
+            url = f"{self.shop.url(service)}/admin/faults/{fault}"
+            headers = {"X-API-Key": self.shop.admin_key.value}
+            try:
+                async with (
+                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+                    session.put(url, json=parameters, headers=headers) as answer,
+                ):
+                    if answer.status != 200:
+                        self.say(f"{service} refused the {fault} fault: {answer.status} {(await answer.text())[:200]}")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.say(f"{service}: could not switch {fault} on: {exc}")
 
     async def _sync_loop(self) -> None:
         while not self.stopping.is_set():
@@ -296,7 +294,8 @@ class LabShop:
                         continue
                     self.say(f"kubelet: {name} exited ({process.returncode}); starting it again")
                     with contextlib.suppress(StackError, OSError):
-                        await self.shop.start_service(name)
+                        if not await self.shop.start_service(name):
+                            await self._apply_code_faults(name)
 
     # --- customers -----------------------------------------------------------------------------
 
@@ -341,45 +340,44 @@ class LabShop:
         stack = lab.stack
         self.lab = lab.id
         self.customers_on.set()
+        deliver = stack.get("deliver", "runtime")
+        release = stack.get("release", {})
+        faults = []
+        for fault_id in lab.faults:
+            local = dict(catalogue[fault_id]["local"])
+            local.update(stack.get("fault_parameters", {}).get(fault_id, {}))
+            faults.append((fault_id, local.pop("kind"), local))
         for entry in stack.get("history", []):
             await self.commit(entry["service"], entry["set"], entry["message"])
         if stack.get("history"):
             await self.sync()
         if lab.verify.get("consistency"):
             await self.snapshot()
-        deliver = stack.get("deliver", "runtime")
-        release = stack.get("release", {})
-        for fault_id in lab.faults:
-            local = dict(catalogue[fault_id]["local"])
-            local.update(stack.get("fault_parameters", {}).get(fault_id, {}))
-            kind = local.pop("kind")
+        for fault_id, kind, local in faults:
             service = str(local.get("service", ""))
+            if kind == "switch" and deliver == "code":
+                # A bug in the code of every release: switched on through the admin API once the
+                # service is ready (at start it could keep the service from ever becoming ready),
+                # and again after every restart, so neither a restart nor a redeploy removes it.
+                parameters = {k: v for k, v in local.items() if k not in ("service", "fault")}
+                self.code_faults.setdefault(service, []).append((str(local["fault"]), parameters))
+                await self._apply_code_faults(service)
+                continue
             if kind == "release" or (kind == "switch" and deliver == "release"):
-                env = (
-                    dict(local["env"])
-                    if kind == "release"
-                    else {
-                        "SHOPFLOOR_FAULTS": switch_spec(
-                            local.pop("fault"), {k: v for k, v in local.items() if k != "service"}
-                        )
-                    }
-                )
+                if kind == "release":
+                    env = dict(local["env"])
+                else:
+                    parameters = {k: v for k, v in local.items() if k not in ("service", "fault")}
+                    env = {"SHOPFLOOR_FAULTS": switch_spec(str(local["fault"]), parameters)}
                 version = str(release.get("version", "1.1.0"))
                 self.version_env[(service, version)] = env
-                await self.commit(
-                    service, {"VERSION": version}, release.get("message", f"{service}: release {version}")
-                )
+                message = release.get("message", f"{service}: release {version}")
+                await self.commit(service, {"VERSION": version}, message)
                 await self.sync()
             elif kind == "env":
                 message = release.get("message", f"{service}: configuration change")
                 await self.commit(service, dict(local["env"]), message)
                 await self.sync()
-            elif kind == "switch" and deliver == "code":
-                fault = local.pop("fault")
-                self.code_env[service] = {
-                    "SHOPFLOOR_FAULTS": switch_spec(fault, {k: v for k, v in local.items() if k != "service"})
-                }
-                await self.sync(force={service})
             else:
                 injector = injector_for({"kind": kind, **local}, self.target)
                 self.injectors.append((fault_id, injector))
@@ -387,11 +385,20 @@ class LabShop:
                     self.expected_down.add(service)
                 await injector.inject()
         self.injected_at = time.time()
+        peak = stack.get("traffic", {}).get("customers_per_second")
+        if peak:
+            self.customers_per_second = float(peak)
         seconds = stack.get("traffic", {}).get("fault_seconds")
         if seconds:
             # The incident is over by itself (a hang, a failover window): what it left behind is the lab.
             await asyncio.sleep(float(seconds))
             await self._remove_injectors()
+        if stack.get("traffic", {}).get("quiet_after"):
+            # The shop is closed (for the night): no customer moves the books while they are checked.
+            self.customers_on.clear()
+        later = stack.get("traffic", {}).get("after_seconds")
+        if later:
+            await asyncio.sleep(float(later))  # time passes: what the incident left behind gets old
         self.say(f"lab {lab.id}: started")
 
     async def snapshot(self) -> None:
@@ -420,22 +427,48 @@ class LabShop:
         """Every fault removed, every service on the healthy release, customers on."""
         await self._remove_injectors()
         self.version_env.clear()
-        self.code_env.clear()
+        coded = set(self.code_faults)  # their running processes still carry the fault: restart them
+        self.code_faults.clear()
         for name, text in self.healthy_files().items():
             (self.deploy / name).write_text(text, encoding="utf-8")
         await self.git("add", "-A")
         await self.git("commit", "-q", "--allow-empty", "-m", f"reset: every service back to release {INITIAL_VERSION}")
-        changed = {name for name in self.original if self.shop.processes[name].returncode is not None}
+        changed = coded | {name for name in self.original if self.shop.processes[name].returncode is not None}
         changed |= {
             n
             for n, env in self.shop.environments.items()
             if env != self.effective_env(n, self.healthy_files()[f"{n}.env"])
         }
         await self.sync(force=changed)
+        await self.wait_serving()
         self.lab = None
         self.injected_at = None
+        self.customers_per_second = self.normal_customers
         self.customers_on.set()
         self.say("reset: the shop is healthy")
+
+    async def wait_serving(self, timeout_seconds: float = 60.0) -> bool:
+        """Until a product read and a checkout through the edge both succeed three times in a row
+        (the callers' circuit breakers close a few seconds after a restart), at most `timeout_seconds`."""
+        order = {"items": [{"sku": HOT_SKU, "quantity": 1}], "customer": {"name": "Lab", "email": "lab@x.io"}}
+        deadline = time.monotonic() + timeout_seconds
+        good = 0
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(f"{self.shop.edge_url}/api/products/MUG-001") as read:
+                        read_ok = read.status == 200
+                    headers = {"Idempotency-Key": f"lab-reset-{uuid.uuid4().hex}"}
+                    async with session.post(f"{self.shop.edge_url}/api/orders", json=order, headers=headers) as buy:
+                        buy_ok = buy.status == 201
+                except (aiohttp.ClientError, TimeoutError):
+                    read_ok = buy_ok = False
+                good = good + 1 if read_ok and buy_ok else 0
+                if good >= 3:
+                    return True
+                await asyncio.sleep(0.5)
+        self.say(f"the shop did not serve within {timeout_seconds:g}s of the reset")
+        return False
 
     async def fault_active(self) -> dict[str, bool]:
         """Whether each fault of the running lab is still in effect (the tolerate rule)."""
@@ -492,24 +525,33 @@ class LabShop:
             "deployed": self.deployed_head,
             "initial_stock": str(self.state / SNAPSHOT_FILE),
             "postgres_url": self.postgres_url,
-            "databases": {
-                name: self.shop.databases.database_name(name)
-                for name in ("catalog", "orders")
-                if hasattr(self.shop.databases, "database_name")
+            **{
+                f"{name}_database_url": self.postgres_url.rsplit("/", 1)[0] + "/" + database
+                for name, database in self._databases().items()
             },
+            "databases": self._databases(),
             "admin_key_file": str(self.state / "shop" / "admin-key"),
             "customers": dict(self.customer_stats, on=self.customers_on.is_set()),
             "services": {
                 name: {
                     "url": self.shop.url(name),
                     "pid": process.pid if process.returncode is None else None,
-                    "running": process.returncode is None,
-                    "release": self.shop.environments[name].get("SHOPFLOOR_RELEASE", INITIAL_VERSION),
+                    # running = up and ready: not exited, and no restart (rollout, kubelet) under way
+                    "running": process.returncode is None and not self.locks[name].locked(),
+                    "release": read_env_file(self.deployed_files.get(f"{name}.env", "")).get(
+                        "VERSION", INITIAL_VERSION
+                    ),
                 }
                 for name, process in self.shop.processes.items()
             },
             "log": self.log[-20:],
         }
+
+    def _databases(self) -> dict[str, str]:
+        databases = self.shop.databases
+        if not hasattr(databases, "database_name"):
+            return {}
+        return {name: databases.database_name(name) for name in ("catalog", "orders")}
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -541,10 +583,17 @@ def control_app(shop: LabShop, done: asyncio.Event) -> web.Application:
         body = await request.json()
         try:
             lab = find_lab(shop.repo, str(body.get("lab", "")))
-            async with shop.busy:
-                await shop.inject(lab)
-        except (LabError, InjectError, StackError) as exc:
+        except LabError as exc:
             return web.json_response({"error": str(exc)}, status=409)
+        async with shop.busy:
+            running = shop.lab
+            try:
+                await shop.inject(lab)
+            except (InjectError, StackError, OSError) as exc:
+                if running is None:  # half a lab helps nobody: take back what was injected
+                    with contextlib.suppress(InjectError, StackError, OSError):
+                        await shop.reset()
+                return web.json_response({"error": str(exc)}, status=409)
         write_state(shop.state, shop.status())
         return web.json_response(shop.status())
 
@@ -573,6 +622,13 @@ def control_app(shop: LabShop, done: asyncio.Event) -> web.Application:
             restarted = await shop.sync()
         return web.json_response({"deployed": shop.deployed_head, "restarted": restarted})
 
+    async def serving(request: web.Request) -> web.Response:
+        try:
+            timeout = min(float(request.query.get("timeout", "60")), 120.0)
+        except ValueError:
+            return web.json_response({"error": "timeout: seconds expected"}, status=400)
+        return web.json_response({"serving": await shop.wait_serving(timeout)})
+
     async def stop(_request: web.Request) -> web.Response:
         done.set()
         return web.json_response({"stopping": True})
@@ -584,6 +640,7 @@ def control_app(shop: LabShop, done: asyncio.Event) -> web.Application:
     app.router.add_get("/fault-active", fault_active)
     app.router.add_post("/customers", customers)
     app.router.add_post("/sync", sync)
+    app.router.add_get("/serving", serving)
     app.router.add_post("/stop", stop)
     return app
 

@@ -7,9 +7,11 @@ dropped) and X-Forwarded-For/-Proto/-Host/-Port are added. X-Request-ID passes t
 request can be followed across the edge and the services. An upstream that does not answer
 gives a problem+json 502 (refused/reset) or 504 (timed out), as an Ingress controller would.
 
-Paths only an operator may call (the fault switch's /admin/faults, shopfloor_common.faults) are
-answered 404 as unrouted: `/` would otherwise carry them to the frontend. A cluster's Ingress must
-not route them either.
+Paths only operators, Prometheus and the kubelet call (/metrics, /livez, /readyz and the fault
+switch's /admin/faults) are answered 404 as unrouted: `/` would otherwise carry them to the
+frontend. In a cluster the services serve them on their management port (MANAGEMENT_PORT,
+shopfloor_common.server), which the Ingress never targets; locally each service serves them on its
+one port, so the edge is what keeps them private.
 
 When no service claims `/` (there is no frontend yet), `/` answers a small page that lists the
 routes, so a person opening http://localhost:8000 sees where to go.
@@ -48,8 +50,10 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-# Never forwarded: the services serve these to operators on their own ports only.
-PRIVATE_PREFIXES = ("/admin/faults",)
+# Never forwarded: the services serve these to operators on their own ports only. The same list as
+# shopfloor_common.server.MANAGEMENT_PREFIXES (a test keeps them equal; not imported, because that
+# module pulls in uvicorn and the edge starts before every service).
+PRIVATE_PREFIXES = ("/metrics", "/livez", "/readyz", "/admin/faults")
 
 
 def is_private(path: str) -> bool:

@@ -30,9 +30,50 @@ def register(group: CommandGroup) -> None:
     bench.add_argument("--latency-seconds", type=int, default=20, help="length of the latency scenario")
     bench.add_argument("--checkout-vus", type=int, default=16, help="virtual users of the checkout scenario")
     bench.add_argument("--checkout-seconds", type=int, default=15, help="length of the checkout scenario")
+    bench.add_argument(
+        "--spread-skus", type=int, default=50, help="products of the spread-sku checkout scenario (default 50)"
+    )
+    bench.add_argument("--pgbench-seconds", type=int, default=10, help="length of the pgbench hot-row run")
+    bench.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy flame graphs of the three services during the hot checkout run into DIR (implies --no-docs: "
+        "a profiled run's figures are not the bench's)",
+    )
+    bench.add_argument(
+        "--services-from",
+        type=Path,
+        metavar="CHECKOUT",
+        help="run the services from another checkout's .venv (e.g. a `git worktree` of main) with this bench: "
+        "before/after figures from the same harness; implies --no-docs",
+    )
     bench.add_argument("--no-docs", action="store_true", help="do not write docs/performance.md")
     bench.add_argument(
         "--compare-clients", action="store_true", help="also compare aiohttp and httpx forwarding (a small extra run)"
+    )
+
+    load = group.add(
+        "load",
+        help="the k6 suite: smoke, load, stress (finds the knee), spike, soak against the local stack or --url",
+        handler=_load,
+        description="Run bench/scenarios/SCENARIO.js with thresholds from observability/generated/k6-thresholds.json, "
+        "against a local stack started for the run (default) or a base URL; writes the summary, the points and a PNG "
+        "of latency and throughput over time to --out. Exit 0 thresholds met, 1 missed, 2 could not run.",
+    )
+    load.add_argument("scenario", choices=["smoke", "load", "stress", "spike", "soak"])
+    load.add_argument("--url", help="the shop's base URL (default: a local stack started for the run)")
+    load.add_argument(
+        "--allow-remote", action="store_true", help="allow a --url outside 127.0.0.0/8 (a shop that is yours to load)"
+    )
+    load.add_argument("--out", type=Path, help="folder for the summary, points and chart (default var/load)")
+    load.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a scenario variable (RATE, DURATION, MAX...)"
+    )
+    load.add_argument(
+        "--render-testrun",
+        metavar="URL",
+        help="print the scenario as a k6 operator TestRun and its ConfigMap targeting URL (in-cluster), do not run",
     )
 
     consistency = group.add(
@@ -96,12 +137,37 @@ def _bench(args: argparse.Namespace) -> int:
         throughput_seconds=args.throughput_seconds,
         rate=args.rate,
         latency_seconds=args.latency_seconds,
-        write_docs=not args.no_docs,
+        write_docs=not args.no_docs and args.profile is None and args.services_from is None,
         compare_clients=args.compare_clients,
         checkout_vus=args.checkout_vus,
         checkout_seconds=args.checkout_seconds,
+        spread_skus=args.spread_skus,
+        pgbench_seconds=args.pgbench_seconds,
+        profile_dir=args.profile,
+        services_bin=args.services_from / ".venv" / "bin" if args.services_from else None,
     )
     return run_bench(options)
+
+
+def _load(args: argparse.Namespace) -> int:
+    from shopfloor.measure.load import LoadOptions, run_load
+
+    variables = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            print(f"shopfloor load: --env {item!r}: give NAME=VALUE")
+            return 2
+        variables[name] = value
+    options = LoadOptions(
+        repo=repo_root(args),
+        scenario=args.scenario,
+        url=args.url,
+        allow_remote=args.allow_remote,
+        out_dir=args.out,
+        variables=variables,
+    )
+    return run_load(options, render_testrun_url=args.render_testrun)
 
 
 def _check_consistency(args: argparse.Namespace) -> int:

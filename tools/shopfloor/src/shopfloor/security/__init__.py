@@ -1,0 +1,1 @@
+"""Security commands (`shopfloor security ...`): reading the cluster's security scanners' output."""
