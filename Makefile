@@ -98,7 +98,7 @@ pytest: $(STAMP) $(CHECKOV_STAMP) ## the test suites only
 test: lint typecheck pytest ## lint, types and all tests
 
 # The curated invariant mutations (tests/mutations/mutations.yaml), each planted in a scratch copy
-# and run against only the tests that must catch it; not part of `make test` (about 20 minutes on
+# and run against only the tests that must catch it; not part of `make test` (10-45 minutes on
 # two cores, docs/testing.md). ONLY=<id>[,<id>] runs those alone and updates their rows of the table in
 # docs/testing.md; a full run rewrites it. Exits non-zero unless every mutation is killed.
 ONLY ?=
