@@ -174,7 +174,9 @@ def check_orphan_runbooks(root: Path) -> list[str]:
     return [
         f"{path.relative_to(root)} is named like an alert but no alert links to it"
         for path in sorted((root / RUNBOOKS).glob("*.md"))
-        if path.name != "README.md" and ALERT_NAME.fullmatch(path.stem) and RUNBOOK_URL.format(name=path.stem) not in linked
+        if path.name != "README.md"
+        and ALERT_NAME.fullmatch(path.stem)
+        and RUNBOOK_URL.format(name=path.stem) not in linked
     ]
 
 
