@@ -98,3 +98,35 @@ def env_port(variable: str, default: int) -> int:
 def default_edge_port() -> int:
     """$EDGE_PORT, else 8000: where the local shop's edge listens."""
     return env_port("EDGE_PORT", DEFAULT_EDGE_PORT)
+
+
+def write_or_check_block(
+    args: argparse.Namespace,
+    repo: Path,
+    doc_file: Path,
+    block: str,
+    replace: Callable[[str, str], str],
+    *,
+    what: str,
+    command: str,
+) -> int:
+    """The generated-block commands' shared ending: print the block, or (--write) put it into the
+    document in place of the old one, or (--check) exit 1 when the document's block differs."""
+    if not (args.write or args.check):
+        print(block, end="")
+        return 0
+    document = repo / doc_file
+    try:
+        current = document.read_text(encoding="utf-8")
+        updated = replace(current, block)
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    if args.check:
+        if updated != current:
+            print(f"{doc_file}'s {what} is out of date: run `{command} --write`")
+            return 1
+        return 0
+    if updated != current:
+        document.write_text(updated, encoding="utf-8")
+        print(f"updated the {what} in {doc_file}")
+    return 0

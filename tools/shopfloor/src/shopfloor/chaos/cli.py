@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from shopfloor.commands import CommandError, CommandGroup, repo_root
+from shopfloor.commands import CommandError, CommandGroup, repo_root, write_or_check_block
 
 TITLE = "chaos"
 
@@ -103,24 +103,9 @@ def _catalogue(args: argparse.Namespace) -> int:
         table = catalogue_table(repo, read_catalogue(repo))
     except CatalogueError as exc:
         raise CommandError(str(exc)) from None
-    if not (args.write or args.check):
-        print(table, end="")
-        return 0
-    document = repo / DOC_FILE
-    try:
-        current = document.read_text(encoding="utf-8")
-        updated = replace_table(current, table)
-    except (OSError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
-    if args.check:
-        if updated != current:
-            print(f"{DOC_FILE}'s catalogue table is out of date: run `shopfloor chaos catalogue --write`")
-            return 1
-        return 0
-    if updated != current:
-        document.write_text(updated, encoding="utf-8")
-        print(f"updated the catalogue table in {DOC_FILE}")
-    return 0
+    return write_or_check_block(
+        args, repo, DOC_FILE, table, replace_table, what="catalogue table", command="shopfloor chaos catalogue"
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from shopfloor.commands import CommandError, CommandGroup, repo_root
+from shopfloor.commands import CommandError, CommandGroup, repo_root, write_or_check_block
 
 TITLE = "labs"
 
@@ -663,24 +663,9 @@ def _table(args: argparse.Namespace) -> int:
 
     repo = repo_root(args)
     table = learning_path(_labs(repo))
-    if not (args.write or args.check):
-        print(table, end="")
-        return 0
-    document = repo / DOC_FILE
-    try:
-        current = document.read_text(encoding="utf-8")
-        updated = replace_table(current, table)
-    except (OSError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
-    if args.check:
-        if updated != current:
-            print(f"{DOC_FILE}'s learning path is out of date: run `shopfloor lab table --write`")
-            return 1
-        return 0
-    if updated != current:
-        document.write_text(updated, encoding="utf-8")
-        print(f"updated the learning path in {DOC_FILE}")
-    return 0
+    return write_or_check_block(
+        args, repo, DOC_FILE, table, replace_table, what="learning path", command="shopfloor lab table"
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:
