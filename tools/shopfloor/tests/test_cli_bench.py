@@ -196,3 +196,19 @@ def test_checkout_over_pgbench_is_the_figure_to_compare(tmp_path: Path) -> None:
     assert result.checkout_over_pgbench == pytest.approx(0.2)
     block = results_block(result, options, context())
     assert "| **hot-sku checkout / pgbench** | **0.200** | ≥ 0.13 | pass |" in block
+
+
+def test_the_page_says_where_a_checkout_cpu_goes_beside_pgbench(tmp_path: Path) -> None:
+    options = BenchOptions(repo=tmp_path, checkout_seconds=15)
+    result = parse_summary(summary(60_000, 27_000, 12.5), options)
+    result.checkout = parse_checkout_summary(checkout_summary(3_000, 1.0), options.checkout_seconds)
+    result.checkout.cpu_ms = {"api-gateway": 1.0, "orders": 3.0, "catalog": 1.5, "PostgreSQL": 0.5}
+    result.pgbench_tps = 1_000.0
+    result.pgbench_cpu_ms = {"PostgreSQL": 0.4, "pgbench": 0.1}
+
+    assert result.cpu_over_pgbench == pytest.approx(12.0)
+    block = results_block(result, options, context())
+    assert "| CPU per hot-sku checkout (ms) | api-gateway 1.00 + orders 3.00 + catalog 1.50 + PostgreSQL 0.50" in block
+    assert (
+        "| CPU of a checkout / CPU of a pgbench transaction | **12.0×** (checkout / pgbench ≥ 0.13 needs ≤ 7.7×)"
+    ) in block

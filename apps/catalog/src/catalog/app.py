@@ -33,7 +33,7 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     context = CatalogContext(
         settings=settings,
         products=ProductRepository(sessions),
-        reservations=ReservationRepository(sessions),
+        reservations=ReservationRepository(engine),
         cache=cache,
         images=images,
         reads=ProductReadCache(cache, settings.cache_stock_ttl_seconds),

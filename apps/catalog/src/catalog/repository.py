@@ -16,11 +16,11 @@ from typing import cast
 
 from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog.models import ProductRow, ReservationLineRow, ReservationRow
 from shopfloor_common.contracts.catalog import InsufficientStock, ProductCreate, ProductUpdate, ReservationLine
-from shopfloor_common.db import transaction, utcnow
+from shopfloor_common.db import session_factory, transaction, utcnow
 from shopfloor_common.errors import Problem
 
 # The tables themselves: statements on them run as Core statements (no ORM compile and bulk
@@ -141,8 +141,9 @@ def merge_lines(lines: Sequence[ReservationLine]) -> dict[str, int]:
 
 
 class ReservationRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = session_factory(engine)
 
     async def get(self, order_id: str) -> ReservationRow:
         async with self.sessions() as session:
@@ -170,17 +171,18 @@ class ReservationRepository:
         is built from what was written and returned, not read back."""
         now = utcnow()
         stocks: dict[str, int] = {}
-        async with transaction(self.sessions) as session:
-            await session.execute(
+        # A connection, not an ORM session: nothing here needs the unit of work.
+        async with self.engine.begin() as connection:
+            await connection.execute(
                 insert(RESERVATIONS).values(order_id=order_id, status="reserved", created_at=now, released_at=None)
             )
-            await session.execute(
+            await connection.execute(
                 insert(RESERVATION_LINES),
                 [{"order_id": order_id, "sku": sku, "quantity": quantity} for sku, quantity in wanted.items()],
             )
             short: list[str] = []
             for sku, quantity in wanted.items():
-                left = await session.scalar(
+                left = await connection.scalar(
                     update(PRODUCTS)
                     .where(PRODUCTS.c.sku == sku, PRODUCTS.c.stock >= quantity)
                     .values(stock=PRODUCTS.c.stock - quantity, updated_at=now)
@@ -191,7 +193,7 @@ class ReservationRepository:
                 else:
                     stocks[sku] = left
             if short:
-                await self._refuse(session, short, wanted)
+                await self._refuse(connection, short, wanted)
         reservation = ReservationRow(
             order_id=order_id,
             status="reserved",
@@ -201,9 +203,9 @@ class ReservationRepository:
         )
         return reservation, True, stocks
 
-    async def _refuse(self, session: AsyncSession, short: list[str], wanted: dict[str, int]) -> None:
+    async def _refuse(self, connection: AsyncConnection, short: list[str], wanted: dict[str, int]) -> None:
         stock = dict(
-            (await session.execute(select(ProductRow.sku, ProductRow.stock).where(ProductRow.sku.in_(short)))).all()
+            (await connection.execute(select(ProductRow.sku, ProductRow.stock).where(ProductRow.sku.in_(short)))).all()
         )
         unknown = [sku for sku in short if sku not in stock]
         if unknown:

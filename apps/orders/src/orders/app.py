@@ -15,7 +15,7 @@ from orders.service import OrderService
 from orders.settings import OrdersSettings
 from shopfloor_common.app import create_service_app
 from shopfloor_common.client import ClientPolicy, ServiceClient
-from shopfloor_common.db import create_engine, database_check, session_factory
+from shopfloor_common.db import create_engine, database_check
 from shopfloor_common.faults import FaultSwitch
 from shopfloor_common.health import Lifecycle
 
@@ -39,7 +39,7 @@ def create_app(settings: OrdersSettings) -> FastAPI:
     engine = create_engine(settings)
     faults = FaultSwitch.for_service(settings)
     faults.register_engine(engine)  # for hold-connections
-    orders = OrderRepository(session_factory(engine))
+    orders = OrderRepository(engine)
     client = catalog_client(settings)
     service = OrderService(orders, CatalogStock(client), settings)
     reconciler = Reconciler(service, orders, settings)

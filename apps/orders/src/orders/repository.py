@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orders.models import OrderEventRow, OrderLineRow, OrderRow
 from shopfloor_common.contracts.orders import HOLDS_STOCK, TRANSITIONS, Customer
-from shopfloor_common.db import transaction, utcnow
+from shopfloor_common.db import session_factory, transaction, utcnow
 from shopfloor_common.errors import Problem
 
 
@@ -55,8 +55,11 @@ class Moved:
     changed: bool
 
 
-# Core statements on the tables themselves on the checkout path (no ORM compile and bulk steps).
+# Core statements on the tables themselves on the checkout path, on a connection rather than an ORM
+# session: the unit of work (flush, identity map, relationship bookkeeping) was the largest share of
+# orders' CPU per checkout (docs/performance.md, the orders flame graph).
 ORDERS = cast(Table, OrderRow.__table__)
+ORDER_LINES = cast(Table, OrderLineRow.__table__)
 ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
 
 
@@ -88,8 +91,11 @@ def _add_event(row: OrderRow, to_status: str, reason: str, request_id: str | Non
 
 
 class OrderRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = session_factory(engine)
+        # One-statement reads need no transaction of their own: no BEGIN and ROLLBACK round trips.
+        self.single_reads = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def get(self, order_id: str) -> OrderRow:
         async with self.sessions() as session:
@@ -99,49 +105,57 @@ class OrderRepository:
         return row
 
     async def find_by_key(self, idempotency_key: str) -> OrderRow | None:
-        async with self.sessions() as session:
-            row: OrderRow | None = await session.scalar(
-                select(OrderRow).where(OrderRow.idempotency_key == idempotency_key)
-            )
-            return row
+        # Nearly every checkout brings a new key: the miss is one indexed lookup of the id, and
+        # only a replay loads the whole order.
+        async with self.single_reads.connect() as connection:
+            order_id = await connection.scalar(select(ORDERS.c.id).where(ORDERS.c.idempotency_key == idempotency_key))
+        return None if order_id is None else await self.get(order_id)
 
     async def insert_pending(self, new: NewOrder, request_id: str | None) -> OrderRow:
-        """Store the order as PENDING and commit; raises IntegrityError when the key is taken."""
+        """Store the order as PENDING and commit; raises IntegrityError when the key is taken.
+        Three INSERTs in one transaction; the row returned is built from what was written."""
         now = utcnow()
-        row = OrderRow(
-            id=new.id,
-            idempotency_key=new.idempotency_key,
-            request_hash=new.request_hash,
-            status="PENDING",
-            currency=new.currency,
-            total_cents=sum(line.total_cents for line in new.lines),
-            customer_name=new.customer.name,
-            customer_email=new.customer.email,
-            customer_address=new.customer.address,
-            created_at=now,
-            updated_at=now,
-            reconcile_after=new.reconcile_after,
-            release_pending=False,
-            lines=[
-                OrderLineRow(
-                    position=position,
-                    sku=line.sku,
-                    name=line.name,
-                    quantity=line.quantity,
-                    unit_price_cents=line.unit_price_cents,
-                    line_total_cents=line.total_cents,
-                )
-                for position, line in enumerate(new.lines)
-            ],
-            events=[
-                OrderEventRow(
-                    from_status=None, to_status="PENDING", at=now, reason="order placed", request_id=request_id
-                )
-            ],
-        )
-        async with transaction(self.sessions) as session:
-            session.add(row)
-        return row
+        order = {
+            "id": new.id,
+            "idempotency_key": new.idempotency_key,
+            "request_hash": new.request_hash,
+            "status": "PENDING",
+            "currency": new.currency,
+            "total_cents": sum(line.total_cents for line in new.lines),
+            "customer_name": new.customer.name,
+            "customer_email": new.customer.email,
+            "customer_address": new.customer.address,
+            "created_at": now,
+            "updated_at": now,
+            "reconcile_after": new.reconcile_after,
+            "release_pending": False,
+            "release_requested_at": None,
+        }
+        lines = [
+            {
+                "order_id": new.id,
+                "position": position,
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price_cents": line.unit_price_cents,
+                "line_total_cents": line.total_cents,
+            }
+            for position, line in enumerate(new.lines)
+        ]
+        event = {
+            "order_id": new.id,
+            "from_status": None,
+            "to_status": "PENDING",
+            "at": now,
+            "reason": "order placed",
+            "request_id": request_id,
+        }
+        async with self.engine.begin() as connection:
+            await connection.execute(insert(ORDERS).values(order))
+            await connection.execute(insert(ORDER_LINES), lines)
+            await connection.execute(insert(ORDER_EVENTS).values(event))
+        return OrderRow(**order, lines=[OrderLineRow(**line) for line in lines], events=[OrderEventRow(**event)])
 
     async def page(self, status: str | None, limit: int, offset: int) -> tuple[list[OrderRow], int]:
         conditions = [OrderRow.status == status] if status else []
@@ -174,8 +188,8 @@ class OrderRepository:
         updated in memory to what was committed. False (nothing written) when the order is no
         longer PENDING: settle() then decides, with the row locked."""
         now = utcnow()
-        async with transaction(self.sessions) as session:
-            moved = await session.scalar(
+        async with self.engine.begin() as connection:
+            moved = await connection.scalar(
                 update(ORDERS)
                 .where(ORDERS.c.id == row.id, ORDERS.c.status == "PENDING")
                 .values(status=to_status, updated_at=now, reconcile_after=None)
@@ -183,7 +197,7 @@ class OrderRepository:
             )
             if moved is None:
                 return False
-            await session.execute(
+            await connection.execute(
                 insert(ORDER_EVENTS).values(
                     order_id=row.id,
                     from_status="PENDING",

@@ -19,7 +19,7 @@ from orders.repository import OrderRepository
 from orders.service import OrderService
 from orders.settings import OrdersSettings
 from shopfloor_common.contracts.orders import Customer, OrderCreate, OrderLineRequest
-from shopfloor_common.db import create_engine, session_factory
+from shopfloor_common.db import create_engine
 from shopfloor_common.errors import Problem
 
 CATALOG_WAIT_SECONDS = 20.0
@@ -52,7 +52,7 @@ async def seed_demo_orders(settings: OrdersSettings, catalog_wait_seconds: float
     engine = create_engine(settings)
     client = catalog_client(settings)
     try:
-        orders = OrderRepository(session_factory(engine))
+        orders = OrderRepository(engine)
         if await orders.count():
             return 0
         catalog = CatalogStock(client)

@@ -66,8 +66,10 @@ def _begin_immediate(connection: Connection) -> None:
     # A deferred transaction that reads and then writes fails at once with "database is locked"
     # when another writer committed in between; taking the write lock up front makes concurrent
     # writers queue on busy_timeout instead. SQLite is the local single-process default, so
-    # serialising its transactions costs nothing that matters.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # serialising its transactions costs nothing that matters. A connection asked for AUTOCOMMIT (a
+    # one-statement read) must not open a transaction at all.
+    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:

@@ -37,9 +37,10 @@ import aiohttp
 import orjson
 
 from shopfloor.local.console import Console
-from shopfloor.local.databases import asyncpg_dsn
+from shopfloor.local.databases import PostgresDatabases, asyncpg_dsn
 from shopfloor.local.processes import ManagedProcess, NotReady, run_to_completion, wait_ready
 from shopfloor.local.stack import LocalStack, StackError, StackOptions
+from shopfloor.measure.cpu import CpuMeter, postgres_backends, process_group
 from shopfloor_common.localserver import LOCAL_HOST, free_port
 
 DEFAULT_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -53,6 +54,7 @@ CHECKOUT_FAILED_LIMIT = 0.01
 SPREAD_PREFIX = "BENCH-SPREAD-"
 CHECKOUT_PGBENCH_TARGET = 0.13  # hot-sku checkouts/s over pgbench's hot-row transactions/s (issue 18)
 CHECKOUT_P99_TARGET_MS = 250.0
+CPU_GROUPS = ("api-gateway", "orders", "catalog")  # the services a checkout passes, in order
 # What a reservation does to the database, as pgbench runs it: the database's own limit on one hot row.
 PGBENCH_SETUP = """
 CREATE TABLE hot_product (sku text PRIMARY KEY, stock integer NOT NULL CHECK (stock >= 0));
@@ -103,6 +105,7 @@ class CheckoutResult:
     failed: float  # share of requests k6 counted as failed (no answer, or 4xx/5xx)
     not_created: float  # share of checkouts that did not answer 201 (a 202 PENDING included)
     orders_by_status: dict[str, int] = field(default_factory=dict)  # counted in orders afterwards
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per checkout, by process group
 
     @property
     def ok(self) -> bool:
@@ -189,7 +192,17 @@ class BenchResult:
     checkout: CheckoutResult | None = None
     spread: CheckoutResult | None = None
     pgbench_tps: float | None = None
+    pgbench_cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per pgbench transaction
     mixed: MixedResult | None = None
+
+    @property
+    def cpu_over_pgbench(self) -> float | None:
+        """CPU of a checkout (services + PostgreSQL) over CPU of a pgbench transaction (PostgreSQL +
+        pgbench): when both saturate the same cores, this is what bounds checkout / pgbench."""
+        if self.checkout is None or not self.checkout.cpu_ms or not self.pgbench_cpu_ms:
+            return None
+        per_tx = sum(self.pgbench_cpu_ms.values())
+        return sum(self.checkout.cpu_ms.values()) / per_tx if per_tx else None
 
     @property
     def checkout_over_pgbench(self) -> float | None:
@@ -211,6 +224,13 @@ class BenchResult:
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
+
+
+def bench_databases_prefix(stack: LocalStack) -> str:
+    """The run's own database names (a random suffix per run): its backends, no one else's."""
+    if not isinstance(stack.databases, PostgresDatabases):
+        raise BenchError("the bench runs on PostgreSQL databases")
+    return stack.databases.prefix
 
 
 def server_url(options: BenchOptions) -> str:
@@ -312,6 +332,10 @@ def parse_checkout_summary(summary: Mapping[str, Any], seconds: int) -> Checkout
 # --- docs/performance.md ---------------------------------------------------------------------------
 
 
+def _percent(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.1%}"
+
+
 def _verdict(ok: bool) -> str:
     return "pass" if ok else "**FAIL**"
 
@@ -375,10 +399,10 @@ def results_block(result: BenchResult, options: BenchOptions, context: Mapping[s
             f"| hot-sku checkout p99 | {checkout.p99_ms:.1f} ms | ≤ {CHECKOUT_P99_TARGET_MS:.0f} ms | "
             f"{_verdict(checkout.p99_ms <= CHECKOUT_P99_TARGET_MS)} |",
         ]
+    lines += cpu_rows(result)
     mixed = result.mixed
     if mixed is not None:
-        product_ratio = f"{mixed.product_hit_ratio:.1%}" if mixed.product_hit_ratio is not None else "n/a"
-        lookup_ratio = f"{mixed.lookup_hit_ratio:.1%}" if mixed.lookup_hit_ratio is not None else "n/a"
+        product_ratio, lookup_ratio = _percent(mixed.product_hit_ratio), _percent(mixed.lookup_hit_ratio)
         lines += [
             f"| **mixed: browsing {options.mixed_read_rate} req/s (list, product, picture) + checkouts "
             f"{options.mixed_checkout_rate}/s, {options.mixed_seconds} s** | {mixed.read_rps:,.0f} reads/s, "
@@ -400,6 +424,27 @@ def results_block(result: BenchResult, options: BenchOptions, context: Mapping[s
         lines += [f"| {row['client']} | {row['rps']:,.0f} | {row['p99_ms']:.1f} ms |" for row in comparison]
     lines += ["", f"Raw k6 summary: `docs/bench-results/{context['results_file']}` (not committed).", END_MARKER]
     return "\n".join(lines)
+
+
+def _cpu_split(cpu_ms: Mapping[str, float]) -> str:
+    return " + ".join(f"{name} {ms:.2f}" for name, ms in cpu_ms.items()) + f" = **{sum(cpu_ms.values()):.2f} ms**"
+
+
+def cpu_rows(result: BenchResult) -> list[str]:
+    """Where a checkout's CPU goes, beside a pgbench transaction's: the machine-independent view of
+    checkout / pgbench (both runs saturate the same cores)."""
+    rows = []
+    if result.checkout is not None and result.checkout.cpu_ms:
+        rows.append(f"| CPU per hot-sku checkout (ms) | {_cpu_split(result.checkout.cpu_ms)} | | |")
+    if result.pgbench_cpu_ms:
+        rows.append(f"| CPU per pgbench transaction (ms) | {_cpu_split(result.pgbench_cpu_ms)} | | |")
+    cpu_ratio = result.cpu_over_pgbench
+    if cpu_ratio is not None:
+        rows.append(
+            f"| CPU of a checkout / CPU of a pgbench transaction | **{cpu_ratio:.1f}×** "
+            f"(checkout / pgbench ≥ {CHECKOUT_PGBENCH_TARGET} needs ≤ {1 / CHECKOUT_PGBENCH_TARGET:.1f}×) | | |"
+        )
+    return rows
 
 
 PAGE_HEAD = """# Performance
@@ -543,12 +588,21 @@ class Bench:
             )
             profiler = self._start_profiles(stack)
             try:
-                checkout_summary = await self._checkout(k6, catalog_url, gateway_url, stack.admin_key.value)
+                checkout_meter = CpuMeter(
+                    {
+                        **{name: process_group(stack.processes[name].pid) for name in CPU_GROUPS},
+                        "PostgreSQL": postgres_backends(bench_databases_prefix(stack)),
+                    }
+                )
+                checkout_summary = await self._checkout(
+                    k6, catalog_url, gateway_url, stack.admin_key.value, checkout_meter
+                )
+                checkout_cpu = await checkout_meter.stop()
             finally:
                 await self._stop_profiles([*profiler, *self._profiles])
             orders_by_status = await self._count_orders(orders_url)
             spread_summary = await self._spread_checkout(k6, catalog_url, gateway_url, stack.admin_key.value)
-            pgbench_tps = await self._pgbench(stack)
+            pgbench_tps, pgbench_cpu = await self._pgbench()
             mixed = await self._mixed(k6, catalog_url, gateway_url)
             if options.compare_clients:
                 comparison = await self._compare_clients(k6, catalog_url, stack.environments["catalog"], sku)
@@ -561,8 +615,14 @@ class Bench:
         result = parse_summary(summary, options)
         result.checkout = parse_checkout_summary(checkout_summary, options.checkout_seconds)
         result.checkout.orders_by_status = orders_by_status
+        checkouts = result.checkout.orders_per_second * options.checkout_seconds
+        if checkouts:
+            result.checkout.cpu_ms = {name: 1000 * s / checkouts for name, s in checkout_cpu.items()}
         result.spread = parse_checkout_summary(spread_summary, options.checkout_seconds)
         result.pgbench_tps = pgbench_tps
+        if pgbench_tps and pgbench_cpu:
+            transactions = pgbench_tps * options.pgbench_seconds
+            result.pgbench_cpu_ms = {name: 1000 * s / transactions for name, s in pgbench_cpu.items()}
         result.mixed = mixed[0]
         if comparison is not None:
             result.extra["client_comparison"] = comparison["rows"]
@@ -581,6 +641,7 @@ class Bench:
             "k6_checkout": checkout_summary,
             "k6_spread_checkout": spread_summary,
             "pgbench_tps": pgbench_tps,
+            "cpu_seconds": {"checkout": checkout_cpu, "pgbench": pgbench_cpu},
             "k6_mixed": mixed[1],
             "orders_by_status": orders_by_status,
             "client_comparison": comparison,
@@ -592,9 +653,11 @@ class Bench:
             self.console.info("figures written to docs/performance.md")
         return 0 if result.ratio_ok and result.p99_ok and result.checkout.ok and result.mixed.ok else 1
 
-    async def _checkout(self, k6: Path, catalog_url: str, gateway_url: str, admin_key: str) -> dict[str, Any]:
+    async def _checkout(
+        self, k6: Path, catalog_url: str, gateway_url: str, admin_key: str, meter: CpuMeter
+    ) -> dict[str, Any]:
         """The checkout run: a product nobody else orders, with stock for every checkout of the run,
-        a few checkouts to warm every hop up, then bench/checkout.js."""
+        a few checkouts to warm every hop up, then bench/checkout.js with `meter` running."""
         options = self.options
         product = {
             "sku": CHECKOUT_SKU,
@@ -627,6 +690,7 @@ class Bench:
                 *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
             )
             self._profiles.append((process, svg))
+        meter.start()
         return await self._run_k6(
             k6,
             "checkout.js",
@@ -702,14 +766,15 @@ class Bench:
                 after = cache_counters(await response.text())
         return parse_mixed_summary(summary, options.mixed_seconds, before, after), summary
 
-    async def _pgbench(self, stack: LocalStack) -> float | None:
+    async def _pgbench(self) -> tuple[float | None, dict[str, float]]:
         """pgbench's hot-row transaction (PGBENCH_SCRIPT) on a scratch database of the same server:
-        transactions per second, or None when pgbench is not installed (said on the console)."""
+        transactions per second and the CPU seconds of PostgreSQL's backends and of pgbench, or
+        (None, {}) when pgbench is not installed (said on the console)."""
         options = self.options
         pgbench = shutil.which("pgbench")
         if pgbench is None:
             self.console.error("pgbench is not installed (apt-get install postgresql-client): no database limit")
-            return None
+            return None, {}
         import asyncpg  # the bench needs PostgreSQL already; imported here like the stack does
 
         server = asyncpg_dsn(server_url(options))
@@ -748,15 +813,19 @@ class Bench:
                 self.console.info(
                     f"pgbench: hot-row transaction, {options.pgbench_clients} clients, {options.pgbench_seconds}s"
                 )
+                meter = CpuMeter({"PostgreSQL": postgres_backends(name)})
+                meter.start()
                 process = await asyncio.create_subprocess_exec(
                     *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
                 )
+                meter.watch("pgbench", lambda: [process.pid])
                 out, _ = await asyncio.wait_for(process.communicate(), options.pgbench_seconds + 60)
+                cpu = await meter.stop()
             text = out.decode(errors="replace")
             match = re.search(r"^tps = ([0-9.]+)", text, re.MULTILINE)
             if process.returncode != 0 or match is None:
                 raise BenchError(f"pgbench failed ({process.returncode}):\n{text[-2000:]}")
-            return float(match.group(1))
+            return float(match.group(1)), cpu
         finally:
             with contextlib.suppress(Exception):
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -974,12 +1043,19 @@ class Bench:
                 f"    pgbench hot row {result.pgbench_tps:,.0f} tx/s; checkout/pgbench "
                 f"{result.checkout_over_pgbench or 0:.3f} (target >= {CHECKOUT_PGBENCH_TARGET})"
             )
+        for name, cpu_ms in (
+            ("checkout", result.checkout.cpu_ms if result.checkout else {}),
+            ("pgbench tx", result.pgbench_cpu_ms),
+        ):
+            if cpu_ms:
+                split = ", ".join(f"{group} {ms:.2f}" for group, ms in cpu_ms.items())
+                lines.append(f"    CPU per {name}: {sum(cpu_ms.values()):.2f} ms ({split})")
         if result.mixed is not None:
             m = result.mixed
             lines.append(
                 f"    mixed: reads {m.read_rps:,.0f}/s p99 {m.read_p99_ms:.1f} ms, checkouts {m.checkout_rps:.1f}/s "
                 f"p99 {m.checkout_p99_ms:.1f} ms, {m.failed_requests} failed, product-read hit ratio "
-                f"{m.product_hit_ratio}, lookup hit ratio {m.lookup_hit_ratio}"
+                f"{_percent(m.product_hit_ratio)}, lookup hit ratio {_percent(m.lookup_hit_ratio)}"
             )
         return lines
 
