@@ -196,3 +196,42 @@ def test_service_cli_migrate_and_seed(
         "widgets: seeded 3 records",
         "widgets: data present, nothing seeded",
     ]
+
+
+async def _terminate_backends(database_url: str) -> int:
+    import asyncpg
+
+    admin_dsn, _, name = database_url.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
+    admin = await asyncpg.connect(f"{admin_dsn}/postgres", timeout=5)
+    try:
+        return len(
+            await admin.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        )
+    finally:
+        await admin.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("pre_ping", [True, False])
+async def test_pre_ping_replaces_pooled_connections_the_server_has_dropped(postgres_url: str, pre_ping: bool) -> None:
+    # What a database failover or restart does to a pool: every pooled connection is dead. With
+    # pre-ping the next request gets a fresh connection; without it, the request fails (which is
+    # what the incident-db-failover lab makes learners find).
+    engine = create_engine(DatabaseSettings(database_url=postgres_url, db_pool_pre_ping=pre_ping))
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+        assert await _terminate_backends(postgres_url) == 1
+
+        if pre_ping:
+            async with engine.connect() as connection:
+                assert await connection.scalar(text("SELECT 2")) == 2
+        else:
+            with pytest.raises(Exception, match=r"(?i)connection"):
+                async with engine.connect() as connection:
+                    await connection.scalar(text("SELECT 2"))
+    finally:
+        await engine.dispose()

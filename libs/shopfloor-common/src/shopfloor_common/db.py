@@ -82,7 +82,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -90,6 +90,20 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_args={"timeout": settings.db_connect_timeout_seconds},
     )
+    # SQLAlchemy's asyncpg ping wraps its `;` in BEGIN ... ROLLBACK (for PgBouncer's transaction
+    # mode, which the shop does not use): three round trips on every pool checkout, about 45% of the
+    # database round trips of a checkout. One `;` outside a transaction tells a dead connection
+    # just as well; False makes the pool replace its connections, as a failed ping always did.
+    engine.dialect.do_ping = _ping_outside_a_transaction  # type: ignore[method-assign]
+    return engine
+
+
+def _ping_outside_a_transaction(dbapi_connection: Any) -> bool:
+    try:
+        dbapi_connection.run_async(lambda driver: driver.fetchrow(";"))
+    except Exception:  # asyncpg's own errors or OSError: whatever the cause, not usable
+        return False
+    return True
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
