@@ -48,7 +48,14 @@ from shopfloor.local.databases import DatabaseError, Databases, PostgresDatabase
 from shopfloor.local.discovery import DiscoveryError, ServiceSpec, discover_services
 from shopfloor.local.edge import EdgeRouter, Route
 from shopfloor.local.logfiles import DEFAULT_MAX_BYTES, LogFiles
-from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, run_to_completion, wait_ready
+from shopfloor.local.processes import (
+    LineSink,
+    ManagedProcess,
+    NotReady,
+    first_to_exit,
+    run_to_completion,
+    wait_ready,
+)
 from shopfloor_common.localserver import LOCAL_HOST, free_port
 
 ADMIN_KEY_FILE = "admin-key"
@@ -434,13 +441,7 @@ class LocalStack:
 
     async def first_exit(self) -> ManagedProcess:
         """The first service that exits on its own."""
-        waiters = {asyncio.ensure_future(p.wait()): p for p in self.processes.values()}
-        try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            return waiters[next(iter(done))]
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        return await first_to_exit(list(self.processes.values()))
 
     async def stop(self) -> None:
         running = [p for p in [*self._preparing, *self.processes.values()] if p.returncode is None]

@@ -38,7 +38,7 @@ from typing import Any
 
 import aiohttp
 
-from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, wait_ready
+from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, first_to_exit, wait_ready
 from shopfloor.local.stack import LocalStack, StackError, StackOptions, indent, select_services
 from shopfloor.observe.alertmanager import RoutingError, load_routing, local_config, to_yaml
 from shopfloor.observe.prometheus import (
@@ -319,14 +319,9 @@ class ObservedStack:
 
     async def first_exit(self) -> ManagedProcess:
         """The first of the services, Prometheus and Alertmanager to exit on its own."""
-        processes = [*self.shop.processes.values(), *(p for p in (self.prometheus, self.alertmanager) if p)]
-        waiters = {asyncio.ensure_future(p.wait()): p for p in processes}
-        try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            return waiters[next(iter(done))]
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        return await first_to_exit(
+            [*self.shop.processes.values(), *(p for p in (self.prometheus, self.alertmanager) if p)]
+        )
 
     async def __aenter__(self) -> ObservedStack:
         await self.start()
