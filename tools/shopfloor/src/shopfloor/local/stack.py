@@ -39,10 +39,10 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from shopfloor.lifecycle import StartStop
 from shopfloor.local import DEFAULT_EDGE_PORT
 from shopfloor.local.databases import DatabaseError, Databases, PostgresDatabases, SqliteDatabases
 from shopfloor.local.discovery import DiscoveryError, ServiceSpec, discover_services
@@ -214,7 +214,7 @@ def indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-class LocalStack:
+class LocalStack(StartStop):
     """One running shop: owns its children, databases and edge until `stop`.
 
     Use `async with LocalStack(options) as stack:` (start on entry, stop on exit) or call `start`
@@ -452,15 +452,6 @@ class LocalStack:
             await self.databases.close()
         if self.log_files is not None:
             self.log_files.close()
-
-    async def __aenter__(self) -> LocalStack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
 
 def url_through(url: str | None, address: str | None) -> str | None:

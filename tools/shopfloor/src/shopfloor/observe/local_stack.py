@@ -33,11 +33,11 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
+from shopfloor.lifecycle import StartStop
 from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, first_to_exit, wait_ready
 from shopfloor.local.stack import LocalStack, StackError, StackOptions, indent, select_services
 from shopfloor.observe.alertmanager import RoutingError, load_routing, local_config, to_yaml
@@ -130,7 +130,7 @@ async def _alerts_path(prometheus_url: str) -> str:
     return "/alerts"
 
 
-class ObservedStack:
+class ObservedStack(StartStop):
     """The local stack with Prometheus, Alertmanager and the alert receiver; owns them all until
     `stop`. `shop` is the LocalStack (stop_service, restart_service, url, edge_url)."""
 
@@ -322,15 +322,6 @@ class ObservedStack:
         return await first_to_exit(
             [*self.shop.processes.values(), *(p for p in (self.prometheus, self.alertmanager) if p)]
         )
-
-    async def __aenter__(self) -> ObservedStack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # --- watching --------------------------------------------------------------------------------
 
