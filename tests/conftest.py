@@ -182,12 +182,59 @@ def missing_dependency(request: pytest.FixtureRequest) -> Callable[[str, str], N
     raise AssertionError(f"{root_conftest} is not loaded")
 
 
+def required_binary(missing_dependency: Callable[[str, str], None], what: str, hint: str, *paths: str | None) -> str:
+    """The first of `paths` given (an environment override) or found on PATH; else `what` is a
+    missing dependency, with `hint` saying how to install it."""
+    for candidate in paths:
+        found = shutil.which(candidate) if candidate else None
+        if found:
+            return found
+    missing_dependency(what, hint)
+    raise AssertionError(f"{what} is missing")  # missing_dependency skips or fails; never reached
+
+
+PROMTOOL_HINT = (
+    "Install Prometheus's promtool: `sudo apt-get install --no-install-recommends prometheus` on Debian or "
+    "Ubuntu (.ci/run does), or put promtool from a Prometheus release on PATH."
+)
+ALERTMANAGER_HINT = "Install Alertmanager: apt-get install --no-install-recommends prometheus-alertmanager."
+PROMETHEUS_HINT = (
+    "Install Debian's Prometheus and Alertmanager: "
+    "apt-get install --no-install-recommends prometheus prometheus-alertmanager."
+)
+
+
 @pytest.fixture
 def redis_server_path(missing_dependency: Callable[[str, str], None]) -> str:
-    path = shutil.which("redis-server")
-    if path is None:
-        missing_dependency(
-            "redis-server", "Install Redis 7 (apt-get install redis-server) so the e2e suite can start one."
-        )
-    assert path is not None
-    return path
+    return required_binary(
+        missing_dependency,
+        "redis-server",
+        "Install Redis 7 (apt-get install redis-server) so the e2e suite can start one.",
+        "redis-server",
+    )
+
+
+@pytest.fixture(scope="session")
+def promtool_binary(missing_dependency: Callable[[str, str], None]) -> str:
+    """promtool: $PROMTOOL, else the one on PATH."""
+    return required_binary(missing_dependency, "promtool", PROMTOOL_HINT, os.environ.get("PROMTOOL"), "promtool")
+
+
+@pytest.fixture(scope="session")
+def amtool(missing_dependency: Callable[[str, str], None]) -> str:
+    return required_binary(missing_dependency, "amtool", ALERTMANAGER_HINT, "amtool")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_binary(missing_dependency: Callable[[str, str], None]) -> str:
+    """Debian names it prometheus-alertmanager, a release tarball alertmanager."""
+    return required_binary(
+        missing_dependency, "Alertmanager", ALERTMANAGER_HINT, "prometheus-alertmanager", "alertmanager"
+    )
+
+
+@pytest.fixture(scope="session")
+def prometheus_and_alertmanager(missing_dependency: Callable[[str, str], None]) -> None:
+    """What `shopfloor run --observe` (and so the observed and chaos stacks) starts: Debian's binaries."""
+    for binary in ("prometheus", "prometheus-alertmanager"):
+        required_binary(missing_dependency, binary, PROMETHEUS_HINT, binary)

@@ -23,7 +23,6 @@ at 15-25; the holds and recoveries alone are about 100 s.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,15 +46,10 @@ CATALOGUE = load_catalogue(REPO)
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def chaos_stack(
-    tmp_path_factory: pytest.TempPathFactory, missing_dependency: Callable[[str, str], None]
+    tmp_path_factory: pytest.TempPathFactory,
+    missing_dependency: Callable[[str, str], None],
+    prometheus_and_alertmanager: None,
 ) -> AsyncIterator[ChaosStack]:
-    for binary in ("prometheus", "prometheus-alertmanager"):
-        if shutil.which(binary) is None:
-            missing_dependency(
-                binary,
-                "Install Debian's Prometheus and Alertmanager: "
-                "apt-get install --no-install-recommends prometheus prometheus-alertmanager.",
-            )
     server = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres").replace(
         "postgresql+asyncpg://", "postgresql://"
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.delivery.render import RenderedEnvironment
+from shopfloor.delivery.render import RenderedEnvironment, RenderError
 from tests.charts.chartkit import (
     ENVIRONMENTS,
     SERVICES,
@@ -187,6 +187,38 @@ def test_the_node_port_option_is_reachable_and_allowed(renders: Renders) -> None
     ]
     assert check_network_flow(rendered) == []
     assert check_service_ports(rendered) == []
+
+
+def test_the_efs_option_binds_the_claim_to_terraforms_access_point(renders: Renders) -> None:
+    """Spec 3.5 (docs/requirements.md#spec-3-5): with persistence.efs on, catalog's claim binds a
+    ReadWriteMany volume of the EFS CSI driver on the access point Terraform made, over TLS, and the
+    pods mount it; an id that is not an EFS id is refused at render time, naming the value."""
+    efs = {"enabled": True, "fileSystemId": "fs-0123456789abcdef0", "accessPointId": "fsap-0123456789abcdef0"}
+    rendered = renders.with_overrides("staging", {"catalog": {"persistence": {"enabled": True, "efs": efs}}})
+    volume = rendered.find("PersistentVolume", f"{rendered.namespace}-catalog-efs")
+    claim = rendered.find("PersistentVolumeClaim", "catalog-data")
+    assert volume is not None
+    assert claim is not None
+    assert volume.body["spec"]["csi"] == {
+        "driver": "efs.csi.aws.com",
+        "volumeHandle": "fs-0123456789abcdef0::fsap-0123456789abcdef0",
+        "volumeAttributes": {"encryptInTransit": "true"},
+    }
+    assert volume.body["spec"]["claimRef"] == {"namespace": rendered.namespace, "name": "catalog-data"}
+    assert claim.body["spec"]["volumeName"] == volume.body["metadata"]["name"]
+    assert claim.body["spec"]["accessModes"] == volume.body["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim.body["spec"]["storageClassName"] == volume.body["spec"]["storageClassName"] == "efs"
+    deployment = rendered.find("Deployment", "catalog")
+    assert deployment is not None
+    claims = [
+        v["persistentVolumeClaim"]["claimName"] for v in pod_spec(deployment)["volumes"] if "persistentVolumeClaim" in v
+    ]
+    assert claims == ["catalog-data"]
+    for check in WIRING_CHECKS:
+        assert check(rendered) == [], check.__name__
+    wrong = {**efs, "fileSystemId": "efs-123"}
+    with pytest.raises(RenderError, match=r'persistence\.efs\.fileSystemId: "efs-123" is not an EFS file system id'):
+        renders.with_overrides("staging", {"catalog": {"persistence": {"enabled": True, "efs": wrong}}})
 
 
 def test_requests_above_limits_are_caught(renders: Renders) -> None:

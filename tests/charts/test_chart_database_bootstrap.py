@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.charts.chartkit import REPO
-from tests.charts.test_chart_postgresql_init import psql, server
+from tests.charts.test_chart_postgresql_init import psql, server, throwaway_databases
 
 __all__ = ["server"]
 
@@ -33,12 +33,9 @@ def master(server: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture
 def services(server: dict[str, str], master: str) -> Iterator[list[str]]:
-    prefix = f"sf{uuid.uuid4().hex[:8]}"
-    names = [f"{prefix}_catalog", f"{prefix}_orders"]
-    yield names
-    for name in names:
-        psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        psql(server, f'DROP ROLE IF EXISTS "{name}"')
+    # Depends on master, so its databases are dropped before the role that created them.
+    with throwaway_databases(server) as names:
+        yield names
 
 
 def bootstrap(server: dict[str, str], master: str, names: list[str], secrets: Path) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,14 +53,21 @@ def psql(
     )
 
 
-@pytest.fixture
-def databases(server: dict[str, str]) -> Iterator[list[str]]:
+@contextmanager
+def throwaway_databases(server: dict[str, str]) -> Iterator[list[str]]:
+    """Names for a catalog and an orders database and role of this test; dropped afterwards."""
     prefix = f"sf{uuid.uuid4().hex[:8]}"
     names = [f"{prefix}_catalog", f"{prefix}_orders"]
     yield names
     for name in names:
         psql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         psql(server, f'DROP ROLE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def databases(server: dict[str, str]) -> Iterator[list[str]]:
+    with throwaway_databases(server) as names:
+        yield names
 
 
 def run_script(server: dict[str, str], names: list[str], secrets: Path) -> subprocess.CompletedProcess[str]:

@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from shopfloor.docs.blocks import block_text, replace_block
+
 REPO = Path(__file__).resolve().parents[2]
 MUTATIONS_FILE = REPO / "tests" / "mutations" / "mutations.yaml"
 DOCS_FILE = REPO / "docs" / "testing.md"
@@ -272,22 +274,22 @@ def summary(outcomes: Sequence[Outcome], seconds: float) -> str:
 
 def write_docs(outcomes: Sequence[Outcome], seconds: float, docs: Path = DOCS_FILE) -> None:
     """A full run's table and summary between the markers."""
-    text = docs.read_text(encoding="utf-8")
-    begin, end = text.find(BEGIN_MARK), text.find(END_MARK)
-    if begin < 0 or end < begin:
-        raise SystemExit(f"{docs}: the markers {BEGIN_MARK!r} and {END_MARK!r} are missing")
-    block = f"{BEGIN_MARK}\nLast full run: {summary(outcomes, seconds)}.\n\n{table(outcomes)}\n"
-    docs.write_text(text[:begin] + block + text[end:], encoding="utf-8")
+    block = f"Last full run: {summary(outcomes, seconds)}.\n\n{table(outcomes)}\n"
+    try:
+        text = replace_block(docs.read_text(encoding="utf-8"), BEGIN_MARK, END_MARK, block, where=str(docs))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    docs.write_text(text, encoding="utf-8")
 
 
 def update_docs(outcomes: Sequence[Outcome], docs: Path = DOCS_FILE) -> None:
     """After a run of some mutations (ONLY=...): their rows replace those of the last full run,
     and a line says which rows are newer, so the table never claims a full run that did not happen."""
     text = docs.read_text(encoding="utf-8")
-    begin, end = text.find(BEGIN_MARK), text.find(END_MARK)
-    if begin < 0 or end < begin:
-        raise SystemExit(f"{docs}: the markers {BEGIN_MARK!r} and {END_MARK!r} are missing")
-    lines = text[begin:end].splitlines()
+    try:
+        lines = block_text(text, BEGIN_MARK, END_MARK, where=str(docs)).splitlines()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     new_rows = table(outcomes).splitlines()[2:]
     by_id = {row.split("`")[1]: row for row in new_rows}
     kept = [by_id.pop(line.split("`")[1], line) if line.startswith("| `") else line for line in lines]
@@ -295,7 +297,8 @@ def update_docs(outcomes: Sequence[Outcome], docs: Path = DOCS_FILE) -> None:
     note = "Rerun alone since: " + ", ".join(f"`{o.mutation.id}` {o.result}" for o in outcomes) + "."
     at = next((i for i, line in enumerate(kept) if line.startswith("| id |")), len(kept))
     kept[at:at] = [note, ""]
-    docs.write_text(text[:begin] + "\n".join(kept) + "\n" + text[end:], encoding="utf-8")
+    updated = replace_block(text, BEGIN_MARK, END_MARK, "\n".join(kept) + "\n", where=str(docs))
+    docs.write_text(updated, encoding="utf-8")
 
 
 def run(

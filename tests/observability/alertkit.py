@@ -8,7 +8,6 @@ The conventions they hold the files to are observability/README.md's.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -32,11 +31,6 @@ SEVERITIES = ("critical", "warning", "info")
 RUNBOOK_SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation")
 RUNBOOK_URL = "https://github.com/shopfloor/shopfloor/blob/main/runbooks/{name}.md"
 ALERT_NAME = re.compile(r"^[A-Z][a-z0-9]*(?:[A-Z]+[a-z0-9]*)*$")
-
-PROMTOOL_HINT = (
-    "Install Prometheus's promtool: `sudo apt-get install --no-install-recommends prometheus` on Debian or "
-    "Ubuntu (.ci/run does), or put promtool from a Prometheus release on PATH."
-)
 
 
 @dataclass(frozen=True)
@@ -254,10 +248,6 @@ def check_metrics_exist(alerts: Iterable[Alert], exported: set[str]) -> list[str
 
 
 # --- promtool ------------------------------------------------------------------------------------
-
-
-def promtool_path() -> str | None:
-    return os.environ.get("PROMTOOL") or shutil.which("promtool")
 
 
 def promtool(promtool_binary: str, *args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

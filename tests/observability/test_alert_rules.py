@@ -28,15 +28,6 @@ TEST_FILES = alertkit.promtool_test_files(REPO)
 ALERTS = alertkit.load_alerts(REPO)
 
 
-@pytest.fixture(scope="module")
-def promtool_binary(missing_dependency: Callable[[str, str], None]) -> str:
-    path = alertkit.promtool_path()
-    if path is None:
-        missing_dependency("promtool", alertkit.PROMTOOL_HINT)
-    assert path is not None
-    return path
-
-
 def test_the_files_exist_and_hold_alerts() -> None:
     assert [path.stem for path in alertkit.layer_rule_files(REPO)] == sorted(alertkit.LAYERS)
     assert [path.name for path in RULE_FILES[len(alertkit.LAYERS) :]] == ["slo-rules.lab.yaml", "slo-rules.yaml"]

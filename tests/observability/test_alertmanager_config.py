@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,28 +42,6 @@ REPO = find_repo_root(Path(__file__).parent)
 ROUTING_TEXT = (REPO / "observability" / "alertmanager" / "routing.yaml").read_text(encoding="utf-8")
 CLUSTERS = ("dev", "staging", "prod")
 RUNBOOKS = "https://github.com/shopfloor/shopfloor/blob/main/runbooks"
-
-
-@pytest.fixture(scope="module")
-def amtool(missing_dependency: Callable[[str, str], None]) -> str:
-    path = shutil.which("amtool")
-    if path is None:
-        missing_dependency(
-            "amtool", "Install Alertmanager: apt-get install --no-install-recommends prometheus-alertmanager."
-        )
-    assert path is not None
-    return path
-
-
-@pytest.fixture(scope="module")
-def alertmanager_binary(missing_dependency: Callable[[str, str], None]) -> str:
-    path = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if path is None:
-        missing_dependency(
-            "Alertmanager", "Install it: apt-get install --no-install-recommends prometheus-alertmanager."
-        )
-    assert path is not None
-    return path
 
 
 def configurations(tmp_path: Path) -> dict[str, Path]:

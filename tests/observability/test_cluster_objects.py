@@ -21,9 +21,7 @@ import copy
 import functools
 import json
 import re
-import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,15 +159,6 @@ def test_a_drift_between_the_files_and_the_objects_is_found(rendered: dict[str, 
     ]
 
 
-@pytest.fixture(scope="module")
-def promtool_binary(missing_dependency: Callable[[str, str], None]) -> str:
-    path = alertkit.promtool_path()
-    if path is None:
-        missing_dependency("promtool", alertkit.PROMTOOL_HINT)
-    assert path is not None
-    return path
-
-
 def extract_rules(manifests: list[Manifest], target: Path) -> dict[str, Path]:
     """Each PrometheusRule's spec as a rule file; source path (observability/...) -> the file."""
     extracted = {}
@@ -248,17 +237,6 @@ def test_a_dashboard_drift_is_found(rendered: dict[str, list[Manifest]]) -> None
 
 
 # --- Alertmanager -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def amtool(missing_dependency: Callable[[str, str], None]) -> str:
-    path = shutil.which("amtool")
-    if path is None:
-        missing_dependency(
-            "amtool", "Install Alertmanager: apt-get install --no-install-recommends prometheus-alertmanager."
-        )
-    assert path is not None
-    return path
 
 
 def alertmanager_config(manifests: list[Manifest], name: str) -> str:

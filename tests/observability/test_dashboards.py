@@ -88,17 +88,6 @@ def schema() -> dict[str, Any]:
     return load_schema(REPO)
 
 
-@pytest.fixture(scope="module")
-def promtool(missing_dependency: Callable[[str, str], None]) -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        missing_dependency(
-            "promtool", "Install Prometheus's tools: apt-get install --no-install-recommends prometheus."
-        )
-    assert path is not None
-    return path
-
-
 # --- the schema -------------------------------------------------------------------------------
 
 
@@ -169,17 +158,17 @@ def promtool_check(promtool: str, queries: list[DashboardQuery], tmp_path: Path)
 
 
 @pytest.mark.parametrize("profile", ["production", "lab"])
-def test_every_panel_query_parses_with_promtool(profile: Any, promtool: str, tmp_path: Path) -> None:
+def test_every_panel_query_parses_with_promtool(profile: Any, promtool_binary: str, tmp_path: Path) -> None:
     queries = dashboard_queries(REPO, profile)
-    result = promtool_check(promtool, queries, tmp_path)
+    result = promtool_check(promtool_binary, queries, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(queries)} rules found" in result.stdout
 
 
-def test_promtool_refuses_a_broken_query(promtool: str, tmp_path: Path) -> None:
+def test_promtool_refuses_a_broken_query(promtool_binary: str, tmp_path: Path) -> None:
     good = dashboard_queries(REPO, "production")[:3]
     broken = DashboardQuery("d", "p", "A", "sum(rate(http_requests_total[5m])", False, None, None)
-    result = promtool_check(promtool, [*good, broken], tmp_path)
+    result = promtool_check(promtool_binary, [*good, broken], tmp_path)
     assert result.returncode != 0
     assert "dashboard:query_3" in result.stdout + result.stderr
 

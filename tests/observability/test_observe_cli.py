@@ -36,13 +36,6 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def binaries(missing_dependency: Callable[[str, str], None]) -> None:
-    for binary in ("prometheus", "prometheus-alertmanager"):
-        if shutil.which(binary) is None:
-            missing_dependency(binary, "apt-get install --no-install-recommends prometheus prometheus-alertmanager")
-
-
-@pytest.fixture
 def fake_repo(tmp_path: Path) -> Path:
     """The shop's four service names on fake services, with the repo's observability sources."""
     for name in SERVICES:
@@ -105,7 +98,7 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.usefixtures("binaries")
+@pytest.mark.usefixtures("prometheus_and_alertmanager")
 async def test_run_observe_starts_prometheus_and_alertmanager_and_stops_them_on_ctrl_c(
     run_observe: Callable[..., Run], fake_repo: Path
 ) -> None:
@@ -155,7 +148,7 @@ async def test_run_observe_starts_prometheus_and_alertmanager_and_stops_them_on_
     assert not port_open(alertmanager)
 
 
-@pytest.mark.usefixtures("binaries")
+@pytest.mark.usefixtures("prometheus_and_alertmanager")
 async def test_run_observe_refuses_a_busy_port_naming_the_flag(run_observe: Callable[..., Run]) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -286,7 +279,7 @@ def test_report_refuses_a_bad_window(capsys: pytest.CaptureFixture[str]) -> None
     assert "expected a duration like 30m, 1h or 6h, got 'an hour'" in capsys.readouterr().err
 
 
-@pytest.mark.usefixtures("binaries")
+@pytest.mark.usefixtures("prometheus_and_alertmanager")
 async def test_report_from_a_prometheus_without_slo_rules_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

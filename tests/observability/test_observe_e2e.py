@@ -15,12 +15,11 @@ import asyncio
 import contextlib
 import itertools
 import json
-import shutil
 import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,15 +170,8 @@ class Watched:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def watched(
-    tmp_path_factory: pytest.TempPathFactory, missing_dependency: Callable[[str, str], None]
+    tmp_path_factory: pytest.TempPathFactory, prometheus_and_alertmanager: None
 ) -> AsyncIterator[Watched]:
-    for binary in ("prometheus", "prometheus-alertmanager"):
-        if shutil.which(binary) is None:
-            missing_dependency(
-                binary,
-                "Install Debian's Prometheus and Alertmanager: "
-                "apt-get install --no-install-recommends prometheus prometheus-alertmanager.",
-            )
     state = tmp_path_factory.mktemp("observed")
     stack = ObservedStack(
         StackOptions(

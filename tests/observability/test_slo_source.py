@@ -6,7 +6,6 @@ test_alert_rules.py."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,6 @@ from shopfloor.repo import find_repo_root
 REPO = find_repo_root(Path(__file__).parent)
 SOURCE = (REPO / "observability" / "slos.yaml").read_text(encoding="utf-8")
 SERVICES = {"api-gateway", "catalog", "orders", "frontend"}
-
-
-@pytest.fixture(scope="module")
-def promtool(missing_dependency: Callable[[str, str], None]) -> str:
-    from tests.observability.alertkit import PROMTOOL_HINT, promtool_path
-
-    path = promtool_path()
-    if path is None:
-        missing_dependency("promtool", PROMTOOL_HINT)
-    assert path is not None
-    return path
 
 
 def test_the_generated_files_are_up_to_date() -> None:
@@ -66,7 +54,9 @@ def test_a_broken_source_is_refused_naming_the_field(old: str, new: str, message
 
 
 @pytest.mark.parametrize("form", ["as prometheus_client writes it", "as Prometheus 3 stores it"])
-def test_the_latency_sli_reads_whole_bucket_bounds_in_either_form(form: str, promtool: str, tmp_path: Path) -> None:
+def test_the_latency_sli_reads_whole_bucket_bounds_in_either_form(
+    form: str, promtool_binary: str, tmp_path: Path
+) -> None:
     """checkout's threshold is 1 s: prometheus_client exposes that bucket as le="1.0", Prometheus 3
     stores it as le="1"; the generated rule must count the good requests in both cases."""
     from prometheus_client.utils import floatToGoString
@@ -104,5 +94,5 @@ def test_the_latency_sli_reads_whole_bucket_bounds_in_either_form(form: str, pro
     }
     path = tmp_path / "bucket-forms.test.yaml"
     path.write_text(yaml.safe_dump(test), encoding="utf-8")
-    result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False)
+    result = subprocess.run([promtool_binary, "test", "rules", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

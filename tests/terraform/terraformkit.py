@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -415,6 +416,22 @@ def offline_modules() -> list[str]:
 
 def output_text(result: subprocess.CompletedProcess[str]) -> str:
     return f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+
+
+def replace_once(path: Path, old: str, new: str) -> None:
+    """A deliberate fault in a scratch copy: `old` must be in the file; its first occurrence becomes `new`."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def assert_runs_fail(result: subprocess.CompletedProcess[str], failing: Iterable[str], passing: str) -> None:
+    """`terraform test` failed on exactly the runs that pin what a fault broke: each of `failing`
+    failed, and `passing` (a run the fault does not touch) still passed."""
+    assert result.returncode != 0, output_text(result)
+    for name in failing:
+        assert f'run "{name}"... fail' in result.stdout, result.stdout
+    assert f'run "{passing}"... pass' in result.stdout, result.stdout
 
 
 class TerraformWorkspace:

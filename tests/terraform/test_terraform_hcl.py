@@ -21,6 +21,7 @@ from tests.terraform.terraformkit import (
     check_skip_reasons,
     check_stack,
     parse,
+    replace_once,
     tfvars,
 )
 
@@ -84,25 +85,19 @@ def broken_module(tmp_path: Path) -> Path:
     return copy
 
 
-def replace(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
-
-
 def test_an_unpinned_provider_is_reported(broken_module: Path) -> None:
-    replace(broken_module / "versions.tf", '      version = "~> 5.83"\n', "")
+    replace_once(broken_module / "versions.tf", '      version = "~> 5.83"\n', "")
     assert check_module(broken_module) == ["rds: provider aws has no version constraint"]
 
 
 def test_a_missing_required_version_is_reported(broken_module: Path) -> None:
-    replace(broken_module / "versions.tf", '  required_version = "~> 1.9"\n', "")
+    replace_once(broken_module / "versions.tf", '  required_version = "~> 1.9"\n', "")
     assert check_module(broken_module) == ["rds: no terraform required_version"]
 
 
 def test_an_undescribed_variable_and_output_are_reported(broken_module: Path) -> None:
-    replace(broken_module / "variables.tf", '  description = "VPC the database lives in."\n', "")
-    replace(broken_module / "outputs.tf", '  description = "PostgreSQL port."\n', "")
+    replace_once(broken_module / "variables.tf", '  description = "VPC the database lives in."\n', "")
+    replace_once(broken_module / "outputs.tf", '  description = "PostgreSQL port."\n', "")
     assert check_module(broken_module) == [
         "rds: variable vpc_id has no description",
         "rds: output port has no description",
@@ -110,35 +105,37 @@ def test_an_undescribed_variable_and_output_are_reported(broken_module: Path) ->
 
 
 def test_an_untyped_variable_is_reported(broken_module: Path) -> None:
-    replace(broken_module / "variables.tf", 'variable "vpc_id" {\n  type        = string\n', 'variable "vpc_id" {\n')
+    replace_once(
+        broken_module / "variables.tf", 'variable "vpc_id" {\n  type        = string\n', 'variable "vpc_id" {\n'
+    )
     assert check_module(broken_module) == ["rds: variable vpc_id has no type"]
 
 
 def test_a_registry_module_without_version_is_reported(tmp_path: Path) -> None:
     copy = tmp_path / "network"
     shutil.copytree(MODULES / "network", copy)
-    replace(copy / "main.tf", '  version = "~> 5.16"\n', "")
+    replace_once(copy / "main.tf", '  version = "~> 5.16"\n', "")
     assert check_module(copy) == ["network: module vpc (terraform-aws-modules/vpc/aws) has no version"]
 
 
 def test_a_missing_file_and_readme_row_are_reported(broken_module: Path) -> None:
     (broken_module / "outputs.tf").unlink()
-    replace(broken_module / "README.md", "| `vpc_id` |", "| vpc_id |")
+    replace_once(broken_module / "README.md", "| `vpc_id` |", "| vpc_id |")
     assert check_module(broken_module) == ["rds: outputs.tf is missing", "rds: README.md does not list variable vpc_id"]
 
 
 def test_hard_coded_account_region_and_password_are_reported(broken_module: Path) -> None:
-    replace(
+    replace_once(
         broken_module / "main.tf",
         "  username                      = var.master_username\n",
         '  password = "hunter2hunter2"\n',
     )
-    replace(
+    replace_once(
         broken_module / "main.tf",
         '  engine         = "postgres"\n',
         '  engine = "postgres"\n  availability_zone = "eu-west-1a"\n',
     )
-    replace(
+    replace_once(
         broken_module / "variables.tf", '  default     = "shopfloor_admin"\n', '  default     = "admin-123456789012"\n'
     )
     assert check_module(broken_module) == [
@@ -151,9 +148,9 @@ def test_hard_coded_account_region_and_password_are_reported(broken_module: Path
 def test_a_stack_without_locking_or_tags_or_with_a_fixed_key_is_reported(tmp_path: Path) -> None:
     stack = tmp_path / "stack"
     shutil.copytree(STACK, stack)
-    replace(stack / "versions.tf", "    use_lockfile = true\n", '    key     = "shopfloor/terraform.tfstate"\n')
-    replace(stack / "versions.tf", '      ManagedBy   = "terraform"\n', "")
-    replace(stack / "versions.tf", "  region = module.contract.region\n", "  region = var.aws_region\n")
+    replace_once(stack / "versions.tf", "    use_lockfile = true\n", '    key     = "shopfloor/terraform.tfstate"\n')
+    replace_once(stack / "versions.tf", '      ManagedBy   = "terraform"\n', "")
+    replace_once(stack / "versions.tf", "  region = module.contract.region\n", "  region = var.aws_region\n")
     assert check_stack(stack) == [
         "stack: the S3 backend has no locking (use_lockfile or dynamodb_table)",
         "stack: the S3 backend names a state key (each environment's backend.hcl does)",
@@ -166,8 +163,8 @@ def test_an_environment_with_code_a_wrong_key_or_unknown_values_is_reported(tmp_
     staging = tmp_path / "staging"
     shutil.copytree(ENVIRONMENTS / "staging", staging)
     (staging / "main.tf").write_text('module "extra" {\n  source = "../modules/efs"\n}\n')
-    replace(staging / "backend.hcl", "shopfloor/staging/", "shopfloor/prod/")
-    replace(staging / "terraform.tfvars", "owns_account_resources = false", "owns_acount_resources = false")
+    replace_once(staging / "backend.hcl", "shopfloor/staging/", "shopfloor/prod/")
+    replace_once(staging / "terraform.tfvars", "owns_account_resources = false", "owns_acount_resources = false")
     with (staging / "terraform.tfvars").open("a") as handle:
         handle.write('region = "eu-west-1"\nvpc_cidr = "10.20.0.0/16"\n')
     assert check_environment(staging, parse(STACK)) == [
@@ -195,8 +192,8 @@ def test_an_environment_without_its_facts_file_is_reported(tmp_path: Path, monke
 def test_a_cluster_chosen_by_anything_but_platform_is_reported(tmp_path: Path) -> None:
     copy = tmp_path / "stack"
     shutil.copytree(STACK, copy)
-    replace(copy / "main.tf", "  count  = local.on_k3s ? 1 : 0\n", "  count  = var.node_min_size > 2 ? 1 : 0\n")
-    replace(
+    replace_once(copy / "main.tf", "  count  = local.on_k3s ? 1 : 0\n", "  count  = var.node_min_size > 2 ? 1 : 0\n")
+    replace_once(
         copy / "main.tf",
         '  on_eks   = local.platform == "eks"\n',
         '  on_eks   = local.platform == "eks" && var.single_nat_gateway\n',

@@ -23,7 +23,15 @@ from starlette.routing import Route
 
 from shopfloor_common.logs import configure_logging
 from shopfloor_common.observability import ObservabilityMiddleware
-from tests.terraform.terraformkit import MODULES, REPO, TerraformWorkspace, named, output_text, parse
+from tests.terraform.terraformkit import (
+    MODULES,
+    REPO,
+    TerraformWorkspace,
+    assert_runs_fail,
+    named,
+    parse,
+    replace_once,
+)
 
 # Logs Insights' own fields and the query language's words: not fields of the lines.
 INSIGHTS_WORDS = {"fields", "filter", "stats", "sort", "limit", "by", "as", "and", "or", "not", "in", "asc", "desc"}
@@ -130,27 +138,20 @@ def test_the_module_documents_its_queries_and_is_wired_into_the_stack() -> None:
         assert f"<name>/{name}" in readme
 
 
-def replace(workspace: TerraformWorkspace, file: str, old: str, new: str) -> None:
-    path = workspace.module("logs") / file
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
-
-
 def test_the_module_test_fails_on_a_wider_policy(scratch_workspace: TerraformWorkspace) -> None:
     """One copy, two widenings that different runs pin: any log group, and any ServiceAccount."""
-    replace(scratch_workspace, "main.tf", 'Resource = ["${local.group_arn}:*"]', 'Resource = ["*"]')
-    replace(
-        scratch_workspace,
-        "main.tf",
+    main = scratch_workspace.module("logs") / "main.tf"
+    replace_once(main, 'Resource = ["${local.group_arn}:*"]', 'Resource = ["*"]')
+    replace_once(
+        main,
         '"system:serviceaccount:${var.namespace}:${var.service_account}"',
         '"system:serviceaccount:${var.namespace}:*"',
     )
-    result = scratch_workspace.test("logs")
-    assert result.returncode != 0, output_text(result)
-    for failing in (
-        "fluent_bit_writes_to_the_group_and_nothing_else",
-        "on_eks_only_fluent_bit_s_service_account_assumes_the_role",
-    ):
-        assert f'run "{failing}"... fail' in result.stdout, result.stdout
-    assert 'run "one_encrypted_group_per_environment_with_retention"... pass' in result.stdout
+    assert_runs_fail(
+        scratch_workspace.test("logs"),
+        [
+            "fluent_bit_writes_to_the_group_and_nothing_else",
+            "on_eks_only_fluent_bit_s_service_account_assumes_the_role",
+        ],
+        passing="one_encrypted_group_per_environment_with_retention",
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -14,14 +13,6 @@ from redis.exceptions import RedisError
 
 from shopfloor_common.cache import MemoryCache, RedisCache, create_cache
 from shopfloor_common.settings import CacheSettings
-
-
-@pytest.fixture
-async def caches() -> AsyncIterator[list[RedisCache]]:
-    opened: list[RedisCache] = []
-    yield opened
-    for cache in opened:
-        await cache.close()
 
 
 def cache_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

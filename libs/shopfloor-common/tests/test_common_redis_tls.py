@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +39,6 @@ def failures(reason: str, component: str = "cache") -> float:
 
 def cache_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "shopfloor.cache" and r.levelno == logging.ERROR]
-
-
-@pytest.fixture
-async def caches() -> AsyncIterator[list[RedisCache]]:
-    opened: list[RedisCache] = []
-    yield opened
-    for cache in opened:
-        await cache.close()
 
 
 def open_cache(caches: list[RedisCache], url: str, **options: Any) -> RedisCache:

@@ -45,6 +45,20 @@ def test_check_fails_on_a_stale_table(tmp_path: Path) -> None:
     assert "`CATALOG_URL`" in (tmp_path / "README.md").read_text()
 
 
+def test_a_readme_without_the_markers_is_named_not_appended_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "tools" / "shopfloor").mkdir(parents=True)
+    (tmp_path / "README.md").write_text(f"# x\n{END_MARK}\n{BEGIN_MARK}\n")
+    for flag in ("--check", "--write"):
+        with pytest.raises(SystemExit) as refused:
+            main(["--repo", str(tmp_path), "config-table", flag])
+        assert refused.value.code == 2
+        assert f"README.md has no generated block `{BEGIN_MARK}`" in capsys.readouterr().err
+    assert (tmp_path / "README.md").read_text() == f"# x\n{END_MARK}\n{BEGIN_MARK}\n"
+
+
 def test_every_service_readme_reference_is_up_to_date() -> None:
     stale = [str(path) for path, (current, updated) in readme_updates(REPO).items() if current != updated]
     assert stale == [], "run `shopfloor service-readmes --write`"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from shopfloor.local import DEFAULT_EDGE_PORT
@@ -100,6 +100,35 @@ def default_edge_port() -> int:
     return env_port("EDGE_PORT", DEFAULT_EDGE_PORT)
 
 
+def write_or_check_files(
+    args: argparse.Namespace,
+    repo: Path,
+    changes: Mapping[Path, tuple[str, str]],
+    *,
+    printed: str,
+    command: str,
+    what: str | None = None,
+) -> int:
+    """The generated-docs commands' shared ending (`--write`, `--check`, else print `printed`).
+
+    `changes` maps each file (relative to the repo) to its current and its generated text. --check
+    names every stale file and exits 1; --write rewrites only the stale ones. `what` is the generated
+    part of a file (a table in a README); without it the message is about the whole file."""
+    if not (args.write or args.check):
+        print(printed, end="")
+        return 0
+    stale = [path for path, (current, generated) in changes.items() if current != generated]
+    if args.check:
+        for path in stale:
+            subject = f"{path}'s {what}" if what else str(path)
+            print(f"{subject} is out of date: run `{command} --write`")
+        return 1 if stale else 0
+    for path in stale:
+        (repo / path).write_text(changes[path][1], encoding="utf-8")
+        print(f"updated the {what} in {path}" if what else f"updated {path}")
+    return 0
+
+
 def write_or_check_block(
     args: argparse.Namespace,
     repo: Path,
@@ -110,23 +139,14 @@ def write_or_check_block(
     what: str,
     command: str,
 ) -> int:
-    """The generated-block commands' shared ending: print the block, or (--write) put it into the
-    document in place of the old one, or (--check) exit 1 when the document's block differs."""
+    """write_or_check_files for one generated block of one document: `replace(document, block)` puts
+    the block in place of the old one (a ValueError when the document has no place for it)."""
     if not (args.write or args.check):
         print(block, end="")
         return 0
-    document = repo / doc_file
     try:
-        current = document.read_text(encoding="utf-8")
+        current = (repo / doc_file).read_text(encoding="utf-8")
         updated = replace(current, block)
     except (OSError, ValueError) as exc:
         raise CommandError(str(exc)) from None
-    if args.check:
-        if updated != current:
-            print(f"{doc_file}'s {what} is out of date: run `{command} --write`")
-            return 1
-        return 0
-    if updated != current:
-        document.write_text(updated, encoding="utf-8")
-        print(f"updated the {what} in {doc_file}")
-    return 0
+    return write_or_check_files(args, repo, {doc_file: (current, updated)}, printed=block, what=what, command=command)

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from shopfloor.models import StrictModel
 
 CATALOGUE_FILE = Path("chaos") / "faults.yaml"
 MESH_DIR = Path("chaos") / "mesh"
@@ -83,20 +85,16 @@ def _duration(text: str) -> str:
     return text
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # --- how the local stack injects a fault: one model per kind ----------------------------------
 
 
-class SignalLocal(_Strict):
+class SignalLocal(StrictModel):
     kind: Literal["signal"]
     service: str
     signal: Literal["KILL", "STOP"]
 
 
-class StopLocal(_Strict):
+class StopLocal(StrictModel):
     kind: Literal["stop"]
     service: str
 
@@ -114,7 +112,7 @@ SWITCH_PARAMETERS: dict[str, frozenset[str]] = {
 }
 
 
-class SwitchLocal(_Strict):
+class SwitchLocal(StrictModel):
     kind: Literal["switch"]
     service: str
     fault: Literal["latency", "errors", "readiness", "cpu", "memory", "hold-connections", "io-errors"]
@@ -140,7 +138,7 @@ class SwitchLocal(_Strict):
         return self
 
 
-class ProxyLocal(_Strict):
+class ProxyLocal(StrictModel):
     kind: Literal["proxy"]
     dependency: Literal["postgres", "redis", "catalog"]
     service: str | None = None
@@ -156,7 +154,7 @@ class ProxyLocal(_Strict):
         return self
 
 
-class LockLocal(_Strict):
+class LockLocal(StrictModel):
     kind: Literal["lock"]
     database: str
     table: str = "products"
@@ -170,19 +168,19 @@ class LockLocal(_Strict):
         return self
 
 
-class EnvLocal(_Strict):
+class EnvLocal(StrictModel):
     kind: Literal["env"]
     service: str
     env: dict[str, str] = Field(min_length=1)
 
 
-class ReleaseLocal(_Strict):
+class ReleaseLocal(StrictModel):
     kind: Literal["release"]
     service: str
     env: dict[str, str] = Field(min_length=1)
 
 
-class StressLocal(_Strict):
+class StressLocal(StrictModel):
     kind: Literal["stress"]
     service: str
     cpu_workers: int | None = Field(default=None, ge=1, le=64)
@@ -210,13 +208,13 @@ def local_services(local: BaseModel) -> list[tuple[str, str]]:
 # --- the fault ----------------------------------------------------------------------------------
 
 
-class Expect(_Strict):
+class Expect(StrictModel):
     symptom: str = Field(min_length=1)
     # Alerts that must fire wherever the fault is injected, the local stack included.
     alerts: list[dict[str, str]]
     # Alerts only a cluster can raise (their series come from kube-state-metrics or an exporter
     # the local stack does not run): expected on a cluster, not judged locally.
-    cluster_alerts: list[dict[str, str]] = []
+    cluster_alerts: list[dict[str, str]] = Field(default_factory=list)
     degraded: list[str]
 
     @field_validator("alerts", "cluster_alerts")
@@ -231,14 +229,14 @@ class Expect(_Strict):
         return alerts
 
 
-class Fault(_Strict):
+class Fault(StrictModel):
     id: str
     layer: Literal["app", "kubernetes", "aws"]
     title: str = Field(min_length=1)
     breaks: str = Field(min_length=1)
     local: Local | None
     local_why_not: str | None = None
-    needs: list[Literal["postgres", "redis"]] = []
+    needs: list[Literal["postgres", "redis"]] = Field(default_factory=list)
     cluster: str | None = None
     cluster_procedure: str | None = None
     aws: str | None = None
@@ -295,7 +293,7 @@ class Fault(_Strict):
         return duration_seconds(self.recovery_bound)
 
 
-class Catalogue(_Strict):
+class Catalogue(StrictModel):
     faults: list[Fault]
 
     @model_validator(mode="after")

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from shopfloor.chaos.loopback import require_loopback_host
+from shopfloor.lifecycle import StartStop
 from shopfloor_common.localserver import LOCAL_HOST, free_port
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class _Connection:
                 writer.close()
 
 
-class FaultProxy:
+class FaultProxy(StartStop):
     """One listening port on 127.0.0.1 forwarding to one loopback upstream (module docstring)."""
 
     def __init__(
@@ -152,15 +153,6 @@ class FaultProxy:
             connection.reset()
         await self._server.wait_closed()
         self._server = None
-
-    async def __aenter__(self) -> FaultProxy:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     def set_mode(self, mode: ProxyMode | str, *, latency_ms: float = 0.0) -> None:
         """Switch mode now, for open and new connections (module docstring)."""

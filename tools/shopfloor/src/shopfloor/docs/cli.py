@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from shopfloor.commands import CommandError, CommandGroup, repo_root
+from shopfloor.commands import CommandError, CommandGroup, repo_root, write_or_check_block, write_or_check_files
 
 TITLE = "docs"
 
@@ -36,40 +37,23 @@ def _service_readmes(args: argparse.Namespace) -> int:
 
     repo = repo_root(args)
     try:
-        updates = readme_updates(repo)
+        updates = {path.relative_to(repo): texts for path, texts in readme_updates(repo).items()}
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    stale = [path for path, (current, updated) in updates.items() if current != updated]
-    if args.check:
-        for path in stale:
-            print(f"{path.relative_to(repo)} is out of date: run `shopfloor service-readmes --write`")
-        return 1 if stale else 0
-    if not args.write:
-        for path, (_, updated) in updates.items():
-            print(f"==> {path.relative_to(repo)}\n{updated}")
-        return 0
-    for path in stale:
-        path.write_text(updates[path][1], encoding="utf-8")
-        print(f"updated {path.relative_to(repo)}")
-    return 0
+    printed = "".join(f"==> {path}\n{updated}\n" for path, (_, updated) in updates.items())
+    return write_or_check_files(args, repo, updates, printed=printed, command="shopfloor service-readmes")
 
 
 def _config_table(args: argparse.Namespace) -> int:
     from shopfloor.docs.config_table import config_table, replace_table
 
     repo = repo_root(args)
-    table = config_table(repo)
-    if not (args.write or args.check):
-        print(table, end="")
-        return 0
-    readme = repo / "README.md"
-    current = readme.read_text()
-    updated = replace_table(current, table)
-    if args.check:
-        if updated != current:
-            print("README.md's configuration table is out of date: run `shopfloor config-table --write`")
-            return 1
-        return 0
-    readme.write_text(updated)
-    print(f"updated the configuration table in {readme}")
-    return 0
+    return write_or_check_block(
+        args,
+        repo,
+        Path("README.md"),
+        config_table(repo),
+        replace_table,
+        what="configuration table",
+        command="shopfloor config-table",
+    )

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
+from shopfloor.docs.blocks import replace_block
 from shopfloor.docs.config_table import settings_rows
 from shopfloor.local.discovery import ServiceSpec, discover_services
 
@@ -99,14 +100,6 @@ def reference(repo: Path, service: ServiceSpec, services: list[ServiceSpec]) -> 
     return "\n".join(lines)
 
 
-def replace_reference(document: str, block: str) -> str:
-    if BEGIN_MARK not in document or END_MARK not in document:
-        raise ValueError(f"the README has no `{BEGIN_MARK}` ... `{END_MARK}` block")
-    start = document.index(BEGIN_MARK) + len(BEGIN_MARK)
-    end = document.index(END_MARK)
-    return document[:start] + "\n" + block + document[end:]
-
-
 def readme_updates(repo: Path) -> dict[Path, tuple[str, str]]:
     """README path -> (current text, text with the generated block) for every service."""
     services = discover_services(repo)
@@ -114,9 +107,8 @@ def readme_updates(repo: Path) -> dict[Path, tuple[str, str]]:
     for service in services:
         path = repo / "apps" / service.name / "README.md"
         current = path.read_text(encoding="utf-8") if path.is_file() else ""
-        try:
-            updated = replace_reference(current, reference(repo, service, services))
-        except ValueError as exc:
-            raise ValueError(f"{path.relative_to(repo)}: {exc}") from None
+        updated = replace_block(
+            current, BEGIN_MARK, END_MARK, reference(repo, service, services), where=str(path.relative_to(repo))
+        )
         updates[path] = (current, updated)
     return updates

@@ -90,7 +90,7 @@ def _incident(args: argparse.Namespace) -> int:
 
 
 def _runbooks(args: argparse.Namespace) -> int:
-    from shopfloor.commands import repo_root
+    from shopfloor.commands import repo_root, write_or_check_files
     from shopfloor.incidents.knowledge import INDEX, index_text
 
     repo = repo_root(args)
@@ -98,21 +98,9 @@ def _runbooks(args: argparse.Namespace) -> int:
         text = index_text(repo)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    target = repo / INDEX
-    current = target.read_text(encoding="utf-8") if target.is_file() else ""
-    if args.check:
-        if current != text:
-            print(f"{INDEX} is out of date: run `shopfloor runbooks --write`")
-            return 1
-        print(f"{INDEX} is up to date")
-        return 0
-    if args.write:
-        if current != text:
-            target.write_text(text, encoding="utf-8")
-            print(f"updated {INDEX}")
-        return 0
-    print(text, end="")
-    return 0
+    target = Path(INDEX)
+    current = (repo / target).read_text(encoding="utf-8") if (repo / target).is_file() else ""
+    return write_or_check_files(args, repo, {target: (current, text)}, printed=text, command="shopfloor runbooks")
 
 
 def _postmortem(args: argparse.Namespace) -> int:

@@ -161,6 +161,17 @@ async def run_to_completion(process: ManagedProcess, timeout_seconds: float) -> 
         return 124
 
 
+async def first_to_exit(processes: Sequence[ManagedProcess]) -> ManagedProcess:
+    """The first of `processes` to exit on its own (the others keep running)."""
+    waiters = {asyncio.ensure_future(p.wait()): p for p in processes}
+    try:
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        return waiters[next(iter(done))]
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 class NotReady(Exception):
     """A service did not become ready; the message says why."""
 

@@ -39,16 +39,23 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from shopfloor.lifecycle import StartStop
 from shopfloor.local import DEFAULT_EDGE_PORT
 from shopfloor.local.databases import DatabaseError, Databases, PostgresDatabases, SqliteDatabases
 from shopfloor.local.discovery import DiscoveryError, ServiceSpec, discover_services
 from shopfloor.local.edge import EdgeRouter, Route
 from shopfloor.local.logfiles import DEFAULT_MAX_BYTES, LogFiles
-from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, run_to_completion, wait_ready
+from shopfloor.local.processes import (
+    LineSink,
+    ManagedProcess,
+    NotReady,
+    first_to_exit,
+    run_to_completion,
+    wait_ready,
+)
 from shopfloor_common.localserver import LOCAL_HOST, free_port
 
 ADMIN_KEY_FILE = "admin-key"
@@ -207,7 +214,7 @@ def indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-class LocalStack:
+class LocalStack(StartStop):
     """One running shop: owns its children, databases and edge until `stop`.
 
     Use `async with LocalStack(options) as stack:` (start on entry, stop on exit) or call `start`
@@ -434,13 +441,7 @@ class LocalStack:
 
     async def first_exit(self) -> ManagedProcess:
         """The first service that exits on its own."""
-        waiters = {asyncio.ensure_future(p.wait()): p for p in self.processes.values()}
-        try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            return waiters[next(iter(done))]
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        return await first_to_exit(list(self.processes.values()))
 
     async def stop(self) -> None:
         running = [p for p in [*self._preparing, *self.processes.values()] if p.returncode is None]
@@ -451,15 +452,6 @@ class LocalStack:
             await self.databases.close()
         if self.log_files is not None:
             self.log_files.close()
-
-    async def __aenter__(self) -> LocalStack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
 
 def url_through(url: str | None, address: str | None) -> str | None:

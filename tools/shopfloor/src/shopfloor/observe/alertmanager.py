@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from shopfloor.observe.slos import SloSource, duration_seconds
+from shopfloor.models import StrictModel
+from shopfloor.observe.slos import SloSource, checked_duration
 
 ROUTING_FILE = Path("observability") / "alertmanager" / "routing.yaml"
 GENERATED_DIR = Path("observability") / "generated" / "alertmanager"
@@ -37,45 +38,36 @@ class RoutingError(Exception):
     """The routing source is not usable; the message names the field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _duration(text: str) -> str:
-    duration_seconds(text)
-    return text
-
-
-class Timing(_Strict):
+class Timing(StrictModel):
     group_wait: str
     group_interval: str
     repeat_interval: str
 
-    _durations = field_validator("group_wait", "group_interval", "repeat_interval")(_duration)
+    _durations = field_validator("group_wait", "group_interval", "repeat_interval")(checked_duration)
 
 
-class Route(_Strict):
+class Route(StrictModel):
     receiver: str
     matchers: list[str] = Field(min_length=1)
 
 
-class InhibitRule(_Strict):
+class InhibitRule(StrictModel):
     source_matchers: list[str] = Field(min_length=1)
     target_matchers: list[str] = Field(min_length=1)
     equal: list[str] = Field(default_factory=list)
 
 
-class SlackSecret(_Strict):
+class SlackSecret(StrictModel):
     secret: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
 
 
-class Cluster(_Strict):
+class Cluster(StrictModel):
     grafana_url: str = Field(pattern=r"^https?://[^\s]+[^/\s]$")
     channels: dict[str, str]
 
 
-class Routing(_Strict):
+class Routing(StrictModel):
     group_by: list[str] = Field(min_length=1)
     receivers: dict[str, str] = Field(min_length=1)
     default_receiver: str

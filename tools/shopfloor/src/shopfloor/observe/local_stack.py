@@ -33,12 +33,12 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, wait_ready
+from shopfloor.lifecycle import StartStop
+from shopfloor.local.processes import LineSink, ManagedProcess, NotReady, first_to_exit, wait_ready
 from shopfloor.local.stack import LocalStack, StackError, StackOptions, indent, select_services
 from shopfloor.observe.alertmanager import RoutingError, load_routing, local_config, to_yaml
 from shopfloor.observe.prometheus import (
@@ -130,7 +130,7 @@ async def _alerts_path(prometheus_url: str) -> str:
     return "/alerts"
 
 
-class ObservedStack:
+class ObservedStack(StartStop):
     """The local stack with Prometheus, Alertmanager and the alert receiver; owns them all until
     `stop`. `shop` is the LocalStack (stop_service, restart_service, url, edge_url)."""
 
@@ -319,23 +319,9 @@ class ObservedStack:
 
     async def first_exit(self) -> ManagedProcess:
         """The first of the services, Prometheus and Alertmanager to exit on its own."""
-        processes = [*self.shop.processes.values(), *(p for p in (self.prometheus, self.alertmanager) if p)]
-        waiters = {asyncio.ensure_future(p.wait()): p for p in processes}
-        try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            return waiters[next(iter(done))]
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-
-    async def __aenter__(self) -> ObservedStack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        return await first_to_exit(
+            [*self.shop.processes.values(), *(p for p in (self.prometheus, self.alertmanager) if p)]
+        )
 
     # --- watching --------------------------------------------------------------------------------
 

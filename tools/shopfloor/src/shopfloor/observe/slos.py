@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from shopfloor.models import StrictModel
 
 SLO_FILE = Path("observability") / "slos.yaml"
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
@@ -42,23 +44,20 @@ def format_duration(seconds: int) -> str:
     raise ValueError(f"not a whole number of seconds: {seconds}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_duration(text: str) -> str:
+def checked_duration(text: str) -> str:
+    """A field validator: `text` unchanged when it is a duration (duration_seconds), else ValueError."""
     duration_seconds(text)
     return text
 
 
-class BurnAlert(_Strict):
+class BurnAlert(StrictModel):
     alert: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
     severity: Literal["critical", "warning"]
     factor: float = Field(gt=0)
     long: str
     short: str
 
-    _durations = field_validator("long", "short")(_check_duration)
+    _durations = field_validator("long", "short")(checked_duration)
 
     @model_validator(mode="after")
     def _short_is_shorter(self) -> BurnAlert:
@@ -67,28 +66,28 @@ class BurnAlert(_Strict):
         return self
 
 
-class LabProfile(_Strict):
+class LabProfile(StrictModel):
     compress: int = Field(ge=1)
     scrape_interval: str
 
-    _durations = field_validator("scrape_interval")(_check_duration)
+    _durations = field_validator("scrape_interval")(checked_duration)
 
 
-class Request(_Strict):
+class Request(StrictModel):
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     route: str = Field(pattern=r"^/")
 
 
-class Availability(_Strict):
+class Availability(StrictModel):
     objective: float = Field(gt=0, lt=100)
 
 
-class Latency(_Strict):
+class Latency(StrictModel):
     objective: float = Field(gt=0, lt=100)
     threshold_seconds: float = Field(gt=0)
 
 
-class Journey(_Strict):
+class Journey(StrictModel):
     name: str
     description: str
     service: str
@@ -111,13 +110,13 @@ class Journey(_Strict):
         return self
 
 
-class SloSource(_Strict):
+class SloSource(StrictModel):
     window: str
     burn_alerts: list[BurnAlert] = Field(min_length=1)
     lab: LabProfile
     journeys: list[Journey] = Field(min_length=1)
 
-    _durations = field_validator("window")(_check_duration)
+    _durations = field_validator("window")(checked_duration)
 
     @model_validator(mode="after")
     def _unique_journeys(self) -> SloSource:
