@@ -121,6 +121,12 @@ def register(group: CommandGroup) -> None:
     base.add_argument("--local-base", action="store_true", help="make or reuse the debootstrapped local base")
     build.add_argument("--push", action="store_true", help="push each image after building it")
     build.add_argument("--report", type=Path, metavar="FILE", help="write what was built as JSON to FILE")
+    build.add_argument(
+        "--sbom-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep each image's checked SBOM (CycloneDX JSON, read from the image) as DIR/<image>.cdx.json",
+    )
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -240,6 +246,7 @@ def _images(args: argparse.Namespace) -> int:
         base_image=args.base_image,
         local_base=args.local_base,
         push=args.push,
+        sbom_dir=args.sbom_dir,
     )
     try:
         built = build_images(options, say=lambda line: print(line, flush=True))
