@@ -84,7 +84,9 @@ def filled(template: str, values: dict[str, str]) -> str:
         ("apply-server-config.sh.tftpl", {"config_base64": "c2VjcmV0cy1lbmNyeXB0aW9uOiB0cnVlCg=="}),
     ],
 )
-def test_the_scripts_that_write_the_config_pass_shellcheck(template: str, values: dict[str, str], tmp_path: Path) -> None:
+def test_the_scripts_that_write_the_config_pass_shellcheck(
+    template: str, values: dict[str, str], tmp_path: Path
+) -> None:
     script = tmp_path / template.removesuffix(".tftpl")
     script.write_text(filled(template, values))
     result = subprocess.run([str(SHELLCHECK), str(script)], capture_output=True, text=True, check=False)
