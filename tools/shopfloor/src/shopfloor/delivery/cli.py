@@ -106,7 +106,8 @@ def register(group: CommandGroup) -> None:
         description="Build each image (all by default: one per service under apps/, and `tools`) from the "
         "Dockerfile with the repository root as context, tagged <PREFIX>/<image>:<TAG>. --local-base first makes "
         "(or reuses) a Debian bookworm Python 3.11 base with debootstrap and builds on it, for machines that "
-        "reach no container registry.",
+        "reach no container registry. Each image's SBOM (/opt/sbom/python.cdx.json) is read back and must list "
+        "exactly the image's lock, or the image is refused before any push.",
     )
     build.add_argument("images", nargs="*", metavar="IMAGE", help="images to build (default: all)")
     build.add_argument("--engine", choices=("podman", "docker"), default="podman", help="default podman")

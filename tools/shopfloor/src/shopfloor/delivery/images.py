@@ -8,7 +8,8 @@ runs). `image_specs` is the one statement of which images there are and how each
 (changed.py) uses that to decide which images a push rebuilds and bumps. `build_images` is
 `make images` here (podman, from a base made locally with debootstrap because these machines reach
 no container registry), `scripts/deploy/build-images.sh` on CodeBuild (docker) and
-`make kind-deploy` (docker).
+`make kind-deploy` (docker). Every build checks the SBOM the image carries against its lock
+(`check_sbom`, shopfloor.security.sbom) before the image is pushed or reported.
 """
 
 from __future__ import annotations
