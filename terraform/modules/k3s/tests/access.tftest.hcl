@@ -147,8 +147,10 @@ run "an_issuer_with_a_trailing_slash_is_refused" {
 run "a_system_groups_prefix_is_refused" {
   command = plan
 
+  # Groups that do start with the prefix: only the system: rule can refuse this one.
   variables {
-    oidc = { issuer_url = "https://login.example.com", client_id = "shopfloor-k3s", groups_prefix = "system:" }
+    oidc          = { issuer_url = "https://login.example.com", client_id = "shopfloor-k3s", groups_prefix = "system:" }
+    access_groups = { platform_admins = "system:platform-admins", developers = "system:developers", learners = "system:learners" }
   }
 
   expect_failures = [var.oidc]
