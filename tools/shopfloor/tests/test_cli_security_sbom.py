@@ -132,7 +132,9 @@ def test_what_each_image_must_hold_comes_from_its_lock() -> None:
     assert catalog.own == {"shopfloor-catalog", "shopfloor-common"}
     assert catalog.locked == locked_versions((REPO / "requirements/images/catalog.txt").read_text())
     tools = expected_for(REPO, "tools", service=False)
-    assert (tools.root, tools.locked, tools.own) == ("shopfloor", {}, {"shopfloor"})
+    assert tools.root == "shopfloor"
+    assert tools.locked == {}
+    assert tools.own == frozenset({"shopfloor"})
     with pytest.raises(ValueError, match="cannot read the image's lock"):
         expected_for(REPO, "no-such-service", service=True)
 
