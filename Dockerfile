@@ -22,6 +22,9 @@ RUN python3.11 -m venv /opt/build-tools \
 # A service: its hash-locked dependencies first, so a code change reuses that layer; then the
 # shared library and the service as wheels, and the bytecode (the root filesystem is read-only at
 # run time). `shopfloor-service` names the service's command, so CMD is the same for every service.
+# Last, the CycloneDX SBOM of what /opt/venv holds (cyclonedx-py from the hash-locked build tools),
+# kept in the image at /opt/sbom/python.cdx.json: `shopfloor images build` reads it back and checks
+# it against the service's lock (docs/security.md).
 FROM build-base AS service-build
 ARG SERVICE
 ARG PORT
@@ -40,7 +43,10 @@ RUN /opt/build-tools/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /t
       libs/shopfloor-common apps/${SERVICE} \
  && /opt/build-tools/bin/pip --python /opt/venv/bin/python install --no-deps /tmp/wheels/*.whl \
  && /opt/venv/bin/python -m compileall -q -j0 /opt/venv/lib \
- && ln -s "${SERVICE}" /opt/venv/bin/shopfloor-service
+ && ln -s "${SERVICE}" /opt/venv/bin/shopfloor-service \
+ && mkdir /opt/sbom \
+ && /opt/build-tools/bin/cyclonedx-py environment --pyproject apps/${SERVICE}/pyproject.toml \
+      --output-reproducible --output-file /opt/sbom/python.cdx.json /opt/venv
 
 # The tools: the repo CLI's base install, which is the standard library only (no lock to install).
 FROM build-base AS tools-build
@@ -48,7 +54,10 @@ COPY tools/shopfloor/pyproject.toml tools/shopfloor/
 COPY tools/shopfloor/src tools/shopfloor/src
 RUN /opt/build-tools/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels tools/shopfloor \
  && /opt/build-tools/bin/pip --python /opt/venv/bin/python install --no-deps /tmp/wheels/*.whl \
- && /opt/venv/bin/python -m compileall -q -j0 /opt/venv/lib
+ && /opt/venv/bin/python -m compileall -q -j0 /opt/venv/lib \
+ && mkdir /opt/sbom \
+ && /opt/build-tools/bin/cyclonedx-py environment --pyproject tools/shopfloor/pyproject.toml \
+      --output-reproducible --output-file /opt/sbom/python.cdx.json /opt/venv
 
 # What every image runs on: the base and a venv, no pip, no build backend, no compiler.
 FROM ${PYTHON_BASE} AS runtime
@@ -68,6 +77,7 @@ FROM runtime AS tools
 LABEL org.opencontainers.image.title="shopfloor-tools" \
       org.opencontainers.image.description="The Shopfloor CLI's base install: shopfloor smoke (the PostSync Job)"
 COPY --from=tools-build /opt/venv /opt/venv
+COPY --from=tools-build /opt/sbom /opt/sbom
 CMD ["shopfloor", "--help"]
 
 # Last, so a build without --target makes a service image.
@@ -79,6 +89,7 @@ LABEL org.opencontainers.image.title="shopfloor-${SERVICE}" \
 ENV HOST=0.0.0.0 \
     PORT=${PORT}
 COPY --from=service-build /opt/venv /opt/venv
+COPY --from=service-build /opt/sbom /opt/sbom
 EXPOSE ${PORT}
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('MANAGEMENT_PORT') or os.environ['PORT']}/livez\", timeout=2)"]

@@ -131,7 +131,7 @@ render: $(STAMP) ## write the manifests Argo CD applies to rendered/<env>.yaml (
 	$(BIN)/shopfloor render --env $(ENV) --out rendered
 
 images: $(STAMP) ## build every image (each service's, the tools image) with podman on a locally made base (docs/ci-cd.md)
-	$(BIN)/shopfloor images build --engine podman --local-base --report var/images.json
+	$(BIN)/shopfloor images build --engine podman --local-base --report var/images.json --sbom-dir var/sbom
 	@# The release workflow's gate (fixable HIGH/CRITICAL fail; .trivyignore.yaml's dated exceptions), where Trivy is installed.
 	$(BIN)/shopfloor security scan-images --report var/images.json
 

@@ -89,6 +89,8 @@ module "k3s" {
   # Secrets' read access), and the pods' NetworkPolicies decide which of them reach it.
   node_policy_arns = [module.s3.access_policy_arn, module.secrets.reader_policy_arn]
   ecr_kms_key_arns = [module.ecr.kms_key_arn]
+  # People: the IdP's groups become the groups argocd/security binds (the same as EKS access entries).
+  oidc = var.k3s_oidc
 }
 
 module "ecr" {

@@ -171,3 +171,13 @@ output "chaos_fis_experiment_template_ids" {
   description = "FIS experiment template id per chaos/aws template (aws fis start-experiment --experiment-template-id <id>); null unless chaos_fis_enabled on EKS with RDS."
   value       = one(module.chaos_fis[*].experiment_template_ids)
 }
+
+output "k3s_people_kubeconfig_user" {
+  description = "K3s with k3s_oidc: the kubeconfig user people log in with (kubelogin); null on EKS (access entries) or without an issuer."
+  value       = one(module.k3s[*].oidc_kubeconfig_user)
+}
+
+output "k3s_ca_certificate_command" {
+  description = "K3s: the command that prints the cluster's CA certificate (public) for people's kubeconfig; null on EKS."
+  value       = one(module.k3s[*].ca_certificate_command)
+}

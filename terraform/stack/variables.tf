@@ -15,6 +15,21 @@ variable "api_allowed_cidrs" {
   default     = []
 }
 
+variable "k3s_oidc" {
+  type = object({
+    issuer_url      = string
+    client_id       = string
+    username_claim  = optional(string, "sub")
+    username_prefix = optional(string, "oidc:")
+    groups_claim    = optional(string, "groups")
+    groups_prefix   = optional(string, "shopfloor:")
+    required_claims = optional(map(string), {})
+    extra_scopes    = optional(list(string), [])
+  })
+  description = "K3s only: the OpenID Connect issuer people log in with (terraform/modules/k3s `oidc`; null: the admin kubeconfig through SSM alone)."
+  default     = null
+}
+
 variable "node_instance_types" {
   type        = list(string)
   description = "Worker instance types (K3s agents use the first)."

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shopfloor.security.sbom import SBOM_PATH, locked_versions
 from tests.ci.cikit import DEPLOY, REPO, WRAPPER_CALL
 from tests.conftest import StartService
 
@@ -207,16 +208,25 @@ async def test_smoke_passes_against_the_services_and_fails_when_nothing_answers(
 
 
 def test_build_images_builds_pushes_and_reports_through_the_engine(origin: Path, tmp_path: Path) -> None:
-    """The CodeBuild path: build-images.sh (docker engine, here a recording stand-in), its report's
-    digest, then the bump of dev with that digest."""
+    """The CodeBuild path: build-images.sh (docker engine, here a recording stand-in), the check of
+    the image's SBOM against its lock before the push, its report's digest, then the bump of dev
+    with that digest."""
     record = tmp_path / "docker-calls"
     tools = tmp_path / "bin"
+    # What cyclonedx-py writes into a catalog image built from its lock (names, versions, purls).
+    lock = locked_versions((REPO / "requirements/images/catalog.txt").read_text())
+    components = [{"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"} for n, v in lock.items()]
+    components.append({"type": "library", "name": "shopfloor-common", "version": "0.1.0"})
+    sbom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "metadata": {"component": {"name": "shopfloor-catalog"}}}
+    (tmp_path / "sbom.json").write_text(json.dumps({**sbom, "components": components}))
     fake_tool(
         tools,
         "docker",
         "args = sys.argv[1:]\n"
         "if args[:2] == ['image', 'inspect']:\n"
-        f"    print('{{}}@{DIGEST}'.format(args[-1].rpartition(':')[0]) if 'RepoDigests' in args[3] else 4242)\n",
+        f"    print('{{}}@{DIGEST}'.format(args[-1].rpartition(':')[0]) if 'RepoDigests' in args[3] else 4242)\n"
+        f"if args[0] == 'run' and args[-2:] == ['cat', '{SBOM_PATH}']:\n"
+        f"    print(open({str(tmp_path / 'sbom.json')!r}).read())\n",
     )
     env = clean_env(PATH=f"{tools}{os.pathsep}{os.environ['PATH']}", CALLS=str(record))
     prefix = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/shopfloor"
@@ -236,7 +246,8 @@ def test_build_images_builds_pushes_and_reports_through_the_engine(origin: Path,
     assert f"{prefix}/catalog:f00d" in build
     for argument in ("SERVICE=catalog", "PORT=8081", "REVISION=f00d"):
         assert argument in build
-    assert ["docker", "push", f"{prefix}/catalog:f00d"] in made
+    read_sbom = ["docker", "run", "--rm", "--network=none", f"{prefix}/catalog:f00d", "cat", SBOM_PATH]
+    assert made.index(read_sbom) < made.index(["docker", "push", f"{prefix}/catalog:f00d"])
     [row] = json.loads(report.read_text())
     assert (row["name"], row["image"], row["digest"]) == ("catalog", f"{prefix}/catalog:f00d", DIGEST)
 

@@ -2,7 +2,8 @@
 the way the charts run them (read-only root filesystem, only /tmp writable, a numeric user, no
 capabilities): each service until /readyz answers 200, the tools image as the PostSync smoke Job
 against real services. Each service image holds exactly its lock (the frontend's has no database
-stack). Also: hadolint and checkov on the Dockerfile, each shown failing on a broken copy.
+stack), and carries a CycloneDX SBOM (valid against the 1.6 schema) of exactly what it has
+installed. Also: hadolint and checkov on the Dockerfile, each shown failing on a broken copy.
 
 podman runs here for real; there is no registry, so the base image is made with debootstrap.
 """
@@ -24,12 +25,15 @@ from typing import Any
 
 import httpx
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 from packaging.utils import canonicalize_name
 
 from shopfloor.delivery import TOOLS_IMAGE
 from shopfloor.delivery.images import LOCAL_BASE_IMAGE, engine_env, image_names
 from shopfloor.local.discovery import discover_services
 from shopfloor.repo import find_repo_root
+from shopfloor.security.sbom import SBOM_PATH, expected_for, sbom_problems
 from shopfloor_common.localserver import free_port
 from tests.checkovkit import CHECKOV, INSTALL_HINT, run_checkov
 
@@ -76,11 +80,11 @@ def podman_env(missing_dependency: Callable[[str, str], None]) -> dict[str, str]
 @pytest.fixture(scope="session")
 def built(podman_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every image, built once per session through the CLI `make images` uses."""
-    report = tmp_path_factory.mktemp("images") / "report.json"
+    folder = tmp_path_factory.mktemp("images")
+    report = folder / "report.json"
     command = [str(BIN / "shopfloor"), "images", "build", "--engine", "podman", "--local-base", "--tag", TAG]
-    result = subprocess.run(
-        [*command, "--report", str(report)], cwd=REPO, capture_output=True, text=True, env=podman_env, check=False
-    )
+    command += ["--report", str(report), "--sbom-dir", str(folder / "sbom")]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=podman_env, check=False)
     assert result.returncode == 0, f"image build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     images = {entry["name"]: entry for entry in json.loads(report.read_text())}
     sizes = ", ".join(f"{name} {entry['size_bytes'] / 1e6:.0f} MB" for name, entry in sorted(images.items()))
@@ -213,6 +217,32 @@ def test_each_service_image_holds_exactly_its_lock_and_the_frontends_no_database
     assert not installed & {"watchfiles", "websockets"}
     if service == "frontend":
         assert not installed & {"sqlalchemy", "asyncpg", "aiosqlite", "alembic", "redis", "cachetools", "aiohttp"}
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_each_image_carries_a_valid_sbom_of_exactly_what_it_holds(
+    name: str, built: dict[str, dict[str, Any]], podman_env: dict[str, str]
+) -> None:
+    """The build already refused any image whose SBOM disagrees with its lock; here the kept SBOM
+    is held to the CycloneDX 1.6 schema and to what the image really has installed."""
+    text = Path(built[name]["sbom"]).read_text(encoding="utf-8")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    service = name != TOOLS_IMAGE
+    assert sbom_problems(text, expected_for(REPO, name, service=service)) == []
+    inside = podman(podman_env, "run", "--rm", "--network=none", built[name]["image"], "cat", SBOM_PATH).stdout
+    assert inside == text
+
+    listing = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+    )
+    result = podman(podman_env, "run", "--rm", "--network=none", built[name]["image"], "python", "-c", listing)
+    installed = {canonicalize_name(n): version for n, version in json.loads(result.stdout).items()}
+    bom = json.loads(text)
+    listed = {canonicalize_name(c["name"]): c["version"] for c in bom.get("components", [])}
+    root = bom["metadata"]["component"]
+    listed[canonicalize_name(root["name"])] = root["version"]
+    assert listed == installed
 
 
 def test_the_tools_image_is_the_base_and_the_cli_alone(

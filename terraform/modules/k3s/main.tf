@@ -134,6 +134,34 @@ locals {
     k3s_version     = var.k3s_version
     node_setup      = local.node_setup
   }
+
+  # People log in with their IdP's ID token (kubelogin); the API server checks it against the
+  # issuer's keys and maps the prefixed groups claim to access_groups, which argocd/security binds.
+  oidc_apiserver_args = var.oidc == null ? tolist([]) : concat(
+    [
+      "oidc-issuer-url=${var.oidc.issuer_url}",
+      "oidc-client-id=${var.oidc.client_id}",
+      "oidc-username-claim=${var.oidc.username_claim}",
+      "oidc-username-prefix=${var.oidc.username_prefix}",
+      "oidc-groups-claim=${var.oidc.groups_claim}",
+      "oidc-groups-prefix=${var.oidc.groups_prefix}",
+    ],
+    [for claim in sort(keys(var.oidc.required_claims)) : "oidc-required-claim=${claim}=${var.oidc.required_claims[claim]}"],
+  )
+  # Every server flag in K3s's config file (/etc/rancher/k3s/config.yaml: the flags without their
+  # dashes, repeatable ones as lists), so user data and the SSM association below write one document.
+  server_config = yamlencode(merge(
+    {
+      "secrets-encryption"      = true
+      "write-kubeconfig-mode"   = "0600"
+      "protect-kernel-defaults" = true
+      "kubelet-arg" = [
+        "image-credential-provider-config=/etc/rancher/k3s/credential-provider.yaml",
+        "image-credential-provider-bin-dir=/usr/local/libexec/kubelet",
+      ]
+    },
+    { for key, args in { "kube-apiserver-arg" = local.oidc_apiserver_args } : key => args if length(args) > 0 },
+  ))
 }
 
 resource "aws_instance" "server" {
@@ -144,7 +172,9 @@ resource "aws_instance" "server" {
   vpc_security_group_ids = [aws_security_group.nodes.id]
   iam_instance_profile   = aws_iam_instance_profile.node.name
   ebs_optimized          = true
-  user_data_base64       = base64encode(templatefile("${path.module}/templates/server.sh.tftpl", local.template_values))
+  user_data_base64 = base64encode(templatefile("${path.module}/templates/server.sh.tftpl", merge(local.template_values, {
+    server_config = local.server_config
+  })))
 
   metadata_options {
     http_endpoint = "enabled"
@@ -169,6 +199,25 @@ resource "aws_instance" "server" {
   lifecycle {
     # A new AMI must not replace the server (and its etcd/sqlite state) on the next apply.
     ignore_changes = [ami, user_data_base64]
+  }
+}
+
+# User data runs once, and the server is never replaced for a change of it (its state lives on
+# it): this association writes the same config file on the running server whenever it changes,
+# and restarts K3s only then. Turning OIDC on or changing the issuer is an apply, not a rebuild.
+resource "aws_ssm_association" "server_config" {
+  name             = "AWS-RunShellScript"
+  association_name = "${var.name}-k3s-server-config"
+
+  targets {
+    key    = "InstanceIds"
+    values = [aws_instance.server.id]
+  }
+
+  parameters = {
+    commands = templatefile("${path.module}/templates/apply-server-config.sh.tftpl", {
+      config_base64 = base64encode(local.server_config)
+    })
   }
 }
 

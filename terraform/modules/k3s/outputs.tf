@@ -37,3 +37,31 @@ output "edge_zone_id" {
   description = "Route 53 zone of the NLB, for an alias record."
   value       = aws_lb.edge.zone_id
 }
+
+output "server_config" {
+  description = "The K3s server's /etc/rancher/k3s/config.yaml (no secret: the join token comes from SSM at boot)."
+  value       = local.server_config
+}
+
+output "ca_certificate_command" {
+  description = "Command that prints the cluster's CA certificate through SSM (public: it goes into people's kubeconfig beside oidc_kubeconfig_user)."
+  value       = "aws ssm start-session --target ${aws_instance.server.id} --document-name AWS-StartInteractiveCommand --parameters command='sudo cat /var/lib/rancher/k3s/server/tls/server-ca.crt'"
+}
+
+output "oidc_kubeconfig_user" {
+  description = "The kubeconfig user for people (kubelogin as kubectl's credential plugin), or null without oidc."
+  value = var.oidc == null ? null : yamlencode({
+    name = "oidc"
+    user = {
+      exec = {
+        apiVersion = "client.authentication.k8s.io/v1"
+        command    = "kubectl"
+        args = concat(
+          ["oidc-login", "get-token", "--oidc-issuer-url=${var.oidc.issuer_url}", "--oidc-client-id=${var.oidc.client_id}"],
+          [for scope in var.oidc.extra_scopes : "--oidc-extra-scope=${scope}"],
+        )
+        interactiveMode = "IfAvailable"
+      }
+    }
+  })
+}

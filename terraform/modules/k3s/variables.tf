@@ -135,3 +135,56 @@ variable "node_port" {
     error_message = "An enabled NodePort needs the client networks allowed to reach it."
   }
 }
+
+variable "access_groups" {
+  type = object({
+    platform_admins = string
+    developers      = string
+    learners        = string
+  })
+  description = "Kubernetes groups of people, the ones EKS access entries give and argocd/security/values.yaml binds (a test compares them); with oidc, the IdP's groups claim maps to them through oidc.groups_prefix."
+  default = {
+    platform_admins = "shopfloor:platform-admins"
+    developers      = "shopfloor:developers"
+    learners        = "shopfloor:learners"
+  }
+}
+
+variable "oidc" {
+  type = object({
+    issuer_url      = string
+    client_id       = string
+    username_claim  = optional(string, "sub")
+    username_prefix = optional(string, "oidc:")
+    groups_claim    = optional(string, "groups")
+    groups_prefix   = optional(string, "shopfloor:")
+    required_claims = optional(map(string), {})
+    extra_scopes    = optional(list(string), [])
+  })
+  description = "People's login: the API server trusts ID tokens of this OpenID Connect issuer (null: only the admin kubeconfig, through SSM). The groups claim, prefixed with groups_prefix, must give access_groups (an IdP group platform-admins becomes shopfloor:platform-admins); usernames are prefixed with username_prefix."
+  default     = null
+
+  validation {
+    # The API server only fetches keys over HTTPS, and the URL must equal the tokens' iss exactly.
+    condition     = var.oidc == null || can(regex("^https://[^?#[:space:]]+[^/?#[:space:]]$", var.oidc.issuer_url))
+    error_message = "oidc.issuer_url must be an https:// URL without query, fragment or trailing slash (it must equal the tokens' iss)."
+  }
+  validation {
+    condition     = var.oidc == null || try(length(trimspace(var.oidc.client_id)) > 0, false)
+    error_message = "oidc.client_id must name the client the tokens are issued for (their aud)."
+  }
+  validation {
+    # An unprefixed group claim named system:masters would be cluster-admin.
+    condition     = var.oidc == null || try(length(var.oidc.groups_prefix) > 0 && !startswith(var.oidc.groups_prefix, "system:"), false)
+    error_message = "oidc.groups_prefix must be set and must not start with system: (an IdP group must never become a Kubernetes system group)."
+  }
+  validation {
+    # "-" turns prefixing off; an IdP user could then take a name such as system:admin.
+    condition     = var.oidc == null || try(length(var.oidc.username_prefix) > 0 && var.oidc.username_prefix != "-" && !startswith(var.oidc.username_prefix, "system:"), false)
+    error_message = "oidc.username_prefix must be set, not \"-\", and must not start with system:."
+  }
+  validation {
+    condition     = var.oidc == null || try(alltrue([for group in values(var.access_groups) : startswith(group, var.oidc.groups_prefix) && length(group) > length(var.oidc.groups_prefix)]), false)
+    error_message = "Every access group must start with oidc.groups_prefix, or no IdP group could ever map to it."
+  }
+}

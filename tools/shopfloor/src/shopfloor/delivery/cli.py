@@ -106,7 +106,8 @@ def register(group: CommandGroup) -> None:
         description="Build each image (all by default: one per service under apps/, and `tools`) from the "
         "Dockerfile with the repository root as context, tagged <PREFIX>/<image>:<TAG>. --local-base first makes "
         "(or reuses) a Debian bookworm Python 3.11 base with debootstrap and builds on it, for machines that "
-        "reach no container registry.",
+        "reach no container registry. Each image's SBOM (/opt/sbom/python.cdx.json) is read back and must list "
+        "exactly the image's lock, or the image is refused before any push.",
     )
     build.add_argument("images", nargs="*", metavar="IMAGE", help="images to build (default: all)")
     build.add_argument("--engine", choices=("podman", "docker"), default="podman", help="default podman")
@@ -121,6 +122,12 @@ def register(group: CommandGroup) -> None:
     base.add_argument("--local-base", action="store_true", help="make or reuse the debootstrapped local base")
     build.add_argument("--push", action="store_true", help="push each image after building it")
     build.add_argument("--report", type=Path, metavar="FILE", help="write what was built as JSON to FILE")
+    build.add_argument(
+        "--sbom-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep each image's checked SBOM (CycloneDX JSON, read from the image) as DIR/<image>.cdx.json",
+    )
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -240,6 +247,7 @@ def _images(args: argparse.Namespace) -> int:
         base_image=args.base_image,
         local_base=args.local_base,
         push=args.push,
+        sbom_dir=args.sbom_dir,
     )
     try:
         built = build_images(options, say=lambda line: print(line, flush=True))

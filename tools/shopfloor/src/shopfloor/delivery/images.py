@@ -8,7 +8,8 @@ runs). `image_specs` is the one statement of which images there are and how each
 (changed.py) uses that to decide which images a push rebuilds and bumps. `build_images` is
 `make images` here (podman, from a base made locally with debootstrap because these machines reach
 no container registry), `scripts/deploy/build-images.sh` on CodeBuild (docker) and
-`make kind-deploy` (docker).
+`make kind-deploy` (docker). Every build checks the SBOM the image carries against its lock
+(`check_sbom`, shopfloor.security.sbom) before the image is pushed or reported.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from shopfloor.delivery import DEFAULT_REPOSITORY_PREFIX, TOOLS_IMAGE
 from shopfloor.delivery.dockerfile import DockerfileError, context_paths
 from shopfloor.delivery.git import git
 from shopfloor.local.discovery import DiscoveryError, discover_services
+from shopfloor.security.sbom import SBOM_PATH, SbomError, expected_for, sbom_problems
 
 DOCKERFILE = "Dockerfile"
 # Besides what the Dockerfile copies: the Dockerfile itself and the context's allow-list.
@@ -116,6 +118,8 @@ class BuildOptions:
     base_image: str | None = None
     local_base: bool = False
     push: bool = False
+    # Where each image's SBOM is written (<dir>/<image>.cdx.json) after it has been checked.
+    sbom_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class BuiltImage:
     digest: str | None
     size_bytes: int
     seconds: float
+    sbom: str | None = None
 
 
 def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> list[BuiltImage]:
@@ -170,12 +175,35 @@ def build_images(options: BuildOptions, say: Callable[[str], None] = print) -> l
             if options.source:
                 labels["org.opencontainers.image.source"] = options.source
             _label_podman_image(engine, image, labels, env)
+        sbom = check_sbom(engine, image, spec, options, env)
+        say(f"[{number}/{len(chosen)}] {image}: its SBOM lists exactly what the lock pins")
         digest = _push(engine, options.engine, image, env) if options.push else None
         seconds = time.monotonic() - started
         size = int(_output([engine, "image", "inspect", "--format", "{{.Size}}", image], env=env).strip() or 0)
         say(f"[{number}/{len(chosen)}] {image}: {size / 1e6:.0f} MB in {seconds:.0f} s")
-        built.append(BuiltImage(spec.name, image, digest, size, round(seconds, 1)))
+        built.append(BuiltImage(spec.name, image, digest, size, round(seconds, 1), sbom))
     return built
+
+
+def check_sbom(engine: str, image: str, spec: ImageSpec, options: BuildOptions, env: dict[str, str]) -> str | None:
+    """Read the SBOM the build wrote into `image`, refuse the image unless it lists exactly the lock
+    it was built from (shopfloor.security.sbom), and keep it in `options.sbom_dir` when given (the
+    path is returned). Before any push: an image whose SBOM disagrees with its lock never leaves."""
+    text = _output([engine, "run", "--rm", "--network=none", image, "cat", SBOM_PATH], env=env)
+    try:
+        expected = expected_for(options.repo, spec.name, service=spec.target == "service")
+    except SbomError as exc:
+        raise ImagesError(str(exc)) from None
+    problems = sbom_problems(text, expected)
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise ImagesError(f"{image}: its SBOM ({SBOM_PATH}) does not match what it should hold:\n{listed}")
+    if options.sbom_dir is None:
+        return None
+    options.sbom_dir.mkdir(parents=True, exist_ok=True)
+    path = options.sbom_dir / f"{spec.name}.cdx.json"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 def _label_podman_image(engine: str, image: str, labels: dict[str, str], env: dict[str, str]) -> None:

@@ -46,7 +46,8 @@ def register(group: CommandGroup) -> None:
     scan.set_defaults(handler=_scan_images)
     check = actions.add_parser(
         "check-ignores",
-        help="check .trivyignore.yaml: every exception has an id, a reason and a date at most 90 days ahead",
+        help="check .trivyignore.yaml: every exception has an id, the packages it covers, a reason and a date "
+        "at most 90 days ahead",
     )
     check.set_defaults(handler=_check_ignores)
 
@@ -102,9 +103,10 @@ def _check_ignores(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from shopfloor.commands import repo_root
-    from shopfloor.security.scan import IGNORE_FILE, ignore_problems
+    from shopfloor.security.scan import IGNORE_FILE, ignore_problems, images_pinned
 
-    problems = ignore_problems((repo_root(args) / IGNORE_FILE).read_text(encoding="utf-8"), dt.date.today())
+    repo = repo_root(args)
+    problems = ignore_problems((repo / IGNORE_FILE).read_text(encoding="utf-8"), dt.date.today(), images_pinned(repo))
     for problem in problems:
         print(problem)
     return 1 if problems else 0

@@ -20,6 +20,8 @@ import yaml
 SEVERITY = "HIGH,CRITICAL"
 IGNORE_FILE = ".trivyignore.yaml"
 MAX_IGNORE_DAYS = 90
+# Package URL: pkg:type/namespace/name@version, namespace and version optional.
+PURL = re.compile(r"^pkg:(?P<type>[a-z][a-z0-9.+-]*)/(?:[^/@?#]+/)*(?P<name>[^/@?#]+)(?:@[^?#]+)?(?:[?#].*)?$")
 VULNERABILITY_ID = re.compile(r"^(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$")
 INSTALL_HINT = (
     "install Trivy (https://trivy.dev/latest/getting-started/installation/) and let it fetch its database once "
@@ -38,8 +40,37 @@ def scan_command(trivy: str, image: str, repo: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def ignore_problems(text: str, today: dt.date) -> list[str]:
-    """Every way the ignore list breaks the rules of its header, one sentence each."""
+def images_pinned(repo: Path) -> set[str]:
+    """The Python packages some image holds: every name pinned by a service image's lock."""
+    from shopfloor.security.sbom import locked_versions
+
+    pinned: set[str] = set()
+    for lock in sorted((repo / "requirements" / "images").glob("*.txt")):
+        if lock.name != "build.txt":
+            pinned |= set(locked_versions(lock.read_text(encoding="utf-8")))
+    return pinned
+
+
+def purl_problems(where: str, purls: object, pinned: set[str] | None) -> list[str]:
+    """An exception names the packages it covers (Trivy's `purls`), so a CVE let through in one
+    package is still caught in another; a PyPI package must be one an image still holds."""
+    from shopfloor.security.sbom import canonical_name
+
+    if not isinstance(purls, list) or not purls:
+        return [f"{where}: no purls naming the package(s) it covers (e.g. pkg:pypi/NAME or pkg:deb/debian/NAME)"]
+    problems = []
+    for purl in purls:
+        match = PURL.match(str(purl))
+        if match is None:
+            problems.append(f"{where}: {purl!r} is not a package URL (pkg:TYPE/[NAMESPACE/]NAME[@VERSION])")
+        elif match["type"] == "pypi" and pinned is not None and canonical_name(match["name"]) not in pinned:
+            problems.append(f"{where}: {purl} names a package no image's lock pins any more; drop the entry")
+    return problems
+
+
+def ignore_problems(text: str, today: dt.date, pinned: set[str] | None = None) -> list[str]:
+    """Every way the ignore list breaks the rules of its header, one sentence each. With `pinned`
+    (images_pinned), a PyPI package an entry names must still be in an image."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -55,6 +86,7 @@ def ignore_problems(text: str, today: dt.date) -> list[str]:
         identifier = str(entry.get("id", ""))
         if not VULNERABILITY_ID.match(identifier):
             problems.append(f"{where}: id {identifier!r} is not a CVE or GHSA id")
+        problems.extend(purl_problems(f"{where} ({identifier})", entry.get("purls"), pinned))
         if not str(entry.get("statement", "")).strip():
             problems.append(f"{where} ({identifier}): no statement saying why it may ship")
         expires: Any = entry.get("expired_at")
@@ -88,7 +120,7 @@ def scan_images(
     which: Callable[[str], str | None] = shutil.which,
 ) -> int:
     """0 when every image passes (or no scanner and not `require`), 1 otherwise."""
-    problems = ignore_problems((repo / IGNORE_FILE).read_text(encoding="utf-8"), dt.date.today())
+    problems = ignore_problems((repo / IGNORE_FILE).read_text(encoding="utf-8"), dt.date.today(), images_pinned(repo))
     if problems:
         for problem in problems:
             say(problem)
