@@ -254,7 +254,7 @@ def test_each_service_gets_the_rows_its_code_exports_metrics_for() -> None:
     found = generated()
     common = ["Requests (RED), probes and scrapes left out", "Saturation"]
     assert row_titles(found[service_uid("frontend")]) == common
-    assert row_titles(found[service_uid("catalog")]) == [*common, "Cache"]
+    assert row_titles(found[service_uid("catalog")]) == [*common, "Cache", "Product reads"]
     assert row_titles(found[service_uid("api-gateway")]) == [
         *common,
         "Dependencies: calls to other services",

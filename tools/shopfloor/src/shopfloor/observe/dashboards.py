@@ -489,6 +489,31 @@ def _cache(sel: Selector) -> RowSpec:
     )
 
 
+def _product_reads(sel: Selector) -> RowSpec:
+    # Catalog's own view of its cache (docs/performance.md): a hit needs no database statement, a
+    # stock refresh reads only the stock; the mixed bench's target is >= 90% hits under checkouts.
+    reads = sel("catalog_product_reads_total")
+    return RowSpec(
+        "Product reads",
+        (
+            PanelSpec(
+                "Product reads served with no database statement",
+                (Query(_share(sel("catalog_product_reads_total", 'result="hit"'), reads, "kind"), "{{kind}}"),),
+                unit="percentunit",
+                min=0,
+                max=1,
+                description="Share of product reads (item, list) answered from the cache with the cached stock; "
+                "a sale rewrites one sku's stock and empties nothing else.",
+            ),
+            PanelSpec(
+                "Product reads by result",
+                (Query(f"sum by (kind, result) (rate({reads}[{RATE}]))", "{{kind}} {{result}}"),),
+                unit="ops",
+            ),
+        ),
+    )
+
+
 def _rate_limit(sel: Selector) -> RowSpec:
     return RowSpec(
         "Rate limit",
@@ -558,6 +583,7 @@ SERVICE_ROWS: tuple[Callable[[Selector], RowSpec], ...] = (
     _saturation,
     _dependencies,
     _cache,
+    _product_reads,
     _rate_limit,
     _orders,
 )
