@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from shopfloor_common.db import create_engine, database_check, session_factory, transaction, upgrade_to_head
 from shopfloor_common.service_cli import run_service_cli
@@ -230,7 +231,9 @@ async def test_pre_ping_replaces_pooled_connections_the_server_has_dropped(postg
             async with engine.connect() as connection:
                 assert await connection.scalar(text("SELECT 2")) == 2
         else:
-            with pytest.raises(Exception, match=r"(?i)connection"):
+            # The driver's error varies with how far the dead socket got (closed connection,
+            # "another operation is in progress"); it is always the request's failure.
+            with pytest.raises(DBAPIError):
                 async with engine.connect() as connection:
                     await connection.scalar(text("SELECT 2"))
     finally:
