@@ -5,6 +5,7 @@ then the shop must be healthy again (every journey within its objective, no lab 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import time
@@ -37,6 +38,15 @@ STACK_LABS = [lab for lab in LABS if lab.runs_on == "local-stack" and (ALL_LABS 
 DEFAULT_OFFLINE_LABS = ("k8s-readiness-probe-path",)
 OFFLINE_LABS = [lab for lab in LABS if lab.runs_on == "offline" and (ALL_LABS or lab.id in DEFAULT_OFFLINE_LABS)]
 TIMINGS: dict[str, float] = {}
+# SHOPFLOOR_LAB_TIMINGS=FILE appends one JSON line per README block run (lab, line, seconds):
+# where each lab's time goes.
+TIMINGS_FILE = os.environ.get("SHOPFLOOR_LAB_TIMINGS")
+
+
+def _record(lab_id: str, line: int, seconds: float) -> None:
+    if TIMINGS_FILE:
+        with open(TIMINGS_FILE, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"lab": lab_id, "line": line, "seconds": round(seconds, 1)}) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +90,7 @@ def test_stack_lab_readme_runs(lab: Lab, lab_env: dict[str, str]) -> None:
             if block.needs:
                 continue
             run = run_block(block, repo=REPO, env=lab_env)
+            _record(lab.id, block.line, run.seconds)
             failed = run.returncode != 0
             assert failed == block.expect_fail, (
                 f"{lab.readme.relative_to(REPO)}:{block.line}: expected "
@@ -92,6 +103,7 @@ def test_stack_lab_readme_runs(lab: Lab, lab_env: dict[str, str]) -> None:
     finally:
         _reset_any(lab_env)
         TIMINGS[lab.id] = time.monotonic() - began
+        _record(lab.id, 0, TIMINGS[lab.id])  # line 0: the whole lab, health check included
 
 
 # The offline labs (helper kb15's engine, shopfloor/labs/offline.py) are defined only when some
