@@ -22,11 +22,11 @@ from tests.labs.labkit import lab_environment, run_block, shell_blocks
 
 REPO = find_repo_root(Path(__file__).parent)
 LABS = load_labs(REPO)
-# Every local-stack lab's README runs, in turn, on one lab shop started once for the module: 10-40 s
-# a lab on a quiet machine (stock-after-hang and incident-db-failover longest: their incidents take
-# place during start), about six minutes for the ten with the shop's start, twice that under a
-# parallel make test. The root conftest.py hands this module out first, so it runs beside the rest
-# of the suite instead of after it (docs/labs.md: the measured seconds).
+# Every local-stack lab's README runs, in turn, on one lab shop started once for the module: 20-50 s
+# a lab (stock-after-hang and incident-db-failover longest: their incidents take place during
+# start), 340 s for the ten with the shop's start at load average 3-6, 460-580 s beside the rest of
+# tests/labs at 5-10. The root conftest.py hands this module out first, so in make test it runs
+# beside the rest of the suite instead of after it (docs/labs.md: the measured seconds).
 STACK_LABS = [lab for lab in LABS if lab.runs_on == "local-stack"]
 # Every offline lab's break → failing check → fix → passing check is run by tests/labs/
 # test_offline_*_labs.py; here one README is executed as written by default, and every one with
