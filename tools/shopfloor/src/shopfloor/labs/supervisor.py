@@ -274,6 +274,23 @@ class LabShop:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self.say(f"{service}: could not switch {fault} on: {exc}")
 
+    async def _switch_off(self, service: str, faults: list[tuple[str, dict[str, Any]]]) -> bool:
+        """Whether every one of `faults` is off in `service` (DELETE /admin/faults/<fault>)."""
+        headers = {"X-API-Key": self.shop.admin_key.value}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                for fault, _ in faults:
+                    async with session.delete(
+                        f"{self.shop.url(service)}/admin/faults/{fault}", headers=headers
+                    ) as answer:
+                        if answer.status != 204:
+                            self.say(f"{service} kept the {fault} fault: {answer.status}; restarting it")
+                            return False
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.say(f"{service}: could not switch its faults off ({exc}); restarting it")
+            return False
+        return True
+
     async def _sync_loop(self) -> None:
         while not self.stopping.is_set():
             await asyncio.sleep(SYNC_SECONDS)
@@ -427,7 +444,9 @@ class LabShop:
         """Every fault removed, every service on the healthy release, customers on."""
         await self._remove_injectors()
         self.version_env.clear()
-        coded = set(self.code_faults)  # their running processes still carry the fault: restart them
+        # Their running processes still carry the fault: switched off through the admin API (the
+        # fault switch gives back what it held), restarted only where that did not work.
+        coded = {service for service, faults in self.code_faults.items() if not await self._switch_off(service, faults)}
         self.code_faults.clear()
         for name, text in self.healthy_files().items():
             (self.deploy / name).write_text(text, encoding="utf-8")
