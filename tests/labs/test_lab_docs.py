@@ -22,10 +22,10 @@ from tests.labs.labkit import lab_environment, run_block, shell_blocks
 
 REPO = find_repo_root(Path(__file__).parent)
 LABS = load_labs(REPO)
-# Every local-stack lab's README runs, in turn, on one lab shop started once for the module: 20-50 s
+# Every local-stack lab's README runs, in turn, on one lab shop started once for the module: 15-65 s
 # a lab (stock-after-hang and incident-db-failover longest: their incidents take place during
-# start), 340 s for the ten with the shop's start at load average 3-6, 460-580 s beside the rest of
-# tests/labs at 5-10. The root conftest.py hands this module out first, so in make test it runs
+# start), 300-340 s for the ten with the shop's start at load average 3.5-6, 460-580 s beside the
+# rest of tests/labs at 5-10. The root conftest.py hands this module out first, so in make test it runs
 # beside the rest of the suite instead of after it (docs/labs.md: the measured seconds).
 STACK_LABS = [lab for lab in LABS if lab.runs_on == "local-stack"]
 # Every offline lab's break → failing check → fix → passing check is run by tests/labs/
