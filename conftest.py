@@ -243,10 +243,15 @@ def tls_redis(tls_redis_server: TlsRedis) -> Iterator[TlsRedis]:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Whole test modules go to one worker (their module-scoped stacks start once), and the suites
     that share a session-wide workspace (terraform's initialised providers, the built images) each
-    go whole to one worker, so nothing expensive is done twice."""
+    go whole to one worker, so nothing expensive is done twice.
+
+    The longest scope is handed out first: the lab READMEs (one lab shop, every local-stack lab in
+    turn: minutes of one worker, mostly waiting on the shop) would otherwise come in xdist's order
+    (most tests first) and, started late, run alone at the end of the suite."""
     from xdist.scheduler import LoadScopeScheduling
 
     shared = ("tests/terraform/", "tests/images/")
+    first = ("tests/labs/test_lab_docs.py",)
 
     class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
         def _split_scope(self, nodeid: str) -> str:
@@ -256,5 +261,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
                     return folder
             scope: str = super()._split_scope(nodeid)
             return scope
+
+        def _assign_work_unit(self, node: object) -> None:
+            for scope in reversed(first):
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
 
     return SuiteScheduling(config, log)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from shopfloor.labs import offline
@@ -38,6 +39,11 @@ def lab_documents() -> dict[str, dict[str, Any]]:
         if isinstance(document, dict) and document.get("runs_on") == "offline":
             documents[path.parent.name] = document
     return documents
+
+
+def layer_labs(layer: str) -> list[str]:
+    """The offline labs of one layer (aws, kubernetes), by id."""
+    return sorted(lab for lab, document in lab_documents().items() if document["layer"] == layer)
 
 
 def tree_digest(workspace: Path) -> str:
@@ -102,3 +108,31 @@ def run_labs(labs: list[str], folder: Path, on_missing: Callable[[str], None]) -
     first = {labs[0]: run(labs[0])} if labs else {}
     with ThreadPoolExecutor(2) as pool:
         return first | dict(zip(labs[1:], pool.map(run, labs[1:]), strict=True))
+
+
+class OfflineLayerTests:
+    """What every offline lab of a layer must do. test_offline_<layer>_labs.py subclasses it as
+    `Test<Layer>Labs` with LAYER set; tests/labs/conftest.py runs the layer's labs once (`runs`,
+    `pristine`) and gives `offline_lab` each of them."""
+
+    LAYER = ""
+
+    def test_there_are_labs_of_this_layer(self) -> None:
+        assert len(layer_labs(self.LAYER)) >= 4, self.LAYER
+
+    def test_the_broken_workspace_fails_with_the_lesson(self, runs: dict[str, LabRun], offline_lab: str) -> None:
+        run = runs[offline_lab]
+        assert not run.broken.ok, run.broken.output
+        assert lab_documents()[offline_lab]["offline"]["expect"] in run.broken.output, run.broken.output
+
+    def test_the_reference_solution_passes_and_restores_the_repository(
+        self, runs: dict[str, LabRun], pristine: str, offline_lab: str
+    ) -> None:
+        run = runs[offline_lab]
+        assert run.solved.ok, run.solved.output
+        assert run.solved_digest == pristine, (
+            f"{offline_lab}: the solution does not leave exactly the repository's files"
+        )
+
+
+OFFLINE_TIMEOUT = pytest.mark.timeout(900)

@@ -5,55 +5,15 @@ reference solution makes them pass, checkov included, and leaves exactly the rep
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
-
-from shopfloor.labs import offline
-from tests.labs.offlinekit import REPO, LabRun, lab_documents, run_labs, tree_digest
-
-LAYER = "aws"
-LABS = sorted(lab for lab, document in lab_documents().items() if document["layer"] == LAYER)
-pytestmark = pytest.mark.timeout(900)
+from tests.labs.offlinekit import OFFLINE_TIMEOUT, LabRun, OfflineLayerTests
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The digest of the repository's files as the labs copy them (taken before the labs run)."""
-    folder = tmp_path_factory.mktemp("pristine")
-    offline.copy_tracked(REPO, folder)
-    return tree_digest(folder)
+@OFFLINE_TIMEOUT
+class TestAwsLabs(OfflineLayerTests):
+    LAYER = "aws"
 
-
-@pytest.fixture(scope="module")
-def runs(
-    pristine: str, tmp_path_factory: pytest.TempPathFactory, missing_dependency: Callable[[str, str], None]
-) -> dict[str, LabRun]:
-    return run_labs(LABS, tmp_path_factory.mktemp(f"{LAYER}-labs"), lambda message: missing_dependency(message, ""))
-
-
-def test_there_are_labs_of_this_layer() -> None:
-    assert len(LABS) >= 4, LABS
-
-
-@pytest.mark.parametrize("lab", LABS)
-def test_the_broken_workspace_fails_with_the_lesson(runs: dict[str, LabRun], lab: str) -> None:
-    run = runs[lab]
-    assert not run.broken.ok, run.broken.output
-    assert lab_documents()[lab]["offline"]["expect"] in run.broken.output, run.broken.output
-
-
-@pytest.mark.parametrize("lab", LABS)
-def test_the_reference_solution_passes_and_restores_the_repository(
-    runs: dict[str, LabRun], pristine: str, lab: str
-) -> None:
-    run = runs[lab]
-    assert run.solved.ok, run.solved.output
-    assert run.solved_digest == pristine, f"{lab}: the solution does not leave exactly the repository's files"
-
-
-def test_checkov_confirms_the_multi_az_fix(runs: dict[str, LabRun]) -> None:
-    output = runs["aws-rds-multi-az"].solved.output
-    assert "$ checkov " in output, output
-    assert "Check: CKV_AWS_157" in output, output
-    assert "PASSED for resource: aws_db_instance.postgres" in output, output
+    def test_checkov_confirms_the_multi_az_fix(self, runs: dict[str, LabRun]) -> None:
+        output = runs["aws-rds-multi-az"].solved.output
+        assert "$ checkov " in output, output
+        assert "Check: CKV_AWS_157" in output, output
+        assert "PASSED for resource: aws_db_instance.postgres" in output, output

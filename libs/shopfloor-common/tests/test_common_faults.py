@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import text
@@ -270,6 +270,32 @@ async def test_errors_hit_about_their_ratio_and_count_under_the_route(serve: Any
         injected = await client.get("/items/1")
     assert assert_problem(injected, 503)["type"].endswith("/injected-fault")
     assert (await client.get("/readyz")).status_code == 200  # probes are never hit
+
+
+async def test_errors_on_an_included_router_count_under_its_route(serve: Any) -> None:
+    """The gateway's routes all come through include_router: an injected checkout error must be
+    counted under POST /api/orders, where the checkout SLI looks (not under <unmatched>)."""
+    app = create_service_app(settings(), title="faulty")
+    router = APIRouter(prefix="/api")
+
+    @router.post("/orders", status_code=201)
+    async def create_order() -> dict[str, bool]:
+        return {"placed": True}
+
+    app.include_router(router)
+    client = await serve(app)
+
+    def counted(route: str, status: str) -> float:
+        labels = {"method": "POST", "route": route, "status": status}
+        return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+    before = {key: counted(*key) for key in [("/api/orders", "500"), ("<unmatched>", "500")]}
+    put = await client.put("/admin/faults/errors", json={"routes": ["/api/orders"]}, headers=ADMIN)
+    assert put.status_code == 200, put.text
+    for _ in range(3):
+        assert_problem(await client.post("/api/orders"), 500)
+    assert counted("/api/orders", "500") - before[("/api/orders", "500")] == 3
+    assert counted("<unmatched>", "500") == before[("<unmatched>", "500")]
 
 
 async def test_readiness_fails_readyz_until_removed(serve: Any) -> None:

@@ -366,3 +366,69 @@ def test_evaluate_judges_a_state_without_a_shop() -> None:
     )
     assert [(v.kind, v.subject) for v in report.violations] == [("pending-too-long", "b")]
     assert not report.consistent
+
+
+# --- the stock-after-hang lab's verify (shopfloor/labs/checks.py) on this shop ----------------------
+
+
+def lab_state(shop: FakeShop, tmp_path: Path, orders_env: str) -> dict[str, Any]:
+    """What the lab shop's /status tells verify: this shop as catalog and orders, the initial stock,
+    and a deploy repository (git) whose HEAD holds `orders_env`, deployed."""
+    import subprocess
+
+    deploy = tmp_path / "deploy"
+    deploy.mkdir(parents=True)
+    (deploy / "orders.env").write_text(orders_env)
+    identity = ["-c", "user.name=lab", "-c", "user.email=lab@localhost"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "orders"]):
+        subprocess.run(["git", "-C", str(deploy), *identity, *args], check=True, capture_output=True)
+    head = subprocess.run(["git", "-C", str(deploy), "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+    (tmp_path / "initial.json").write_text('{"MUG-001": 41, "KETTLE-01": 12}')  # one MUG-001 unit gone
+    return {
+        "services": {"catalog": {"url": shop.url}, "orders": {"url": shop.url}},
+        "initial_stock": str(tmp_path / "initial.json"),
+        "deploy_repo": str(deploy),
+        "deployed": head.stdout.strip(),
+    }
+
+
+async def verify_stock_after_hang(state: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    from shopfloor.labs.checks import run_stack_checks
+    from shopfloor.labs.model import find_lab
+
+    lab = find_lab(Path(__file__).resolve().parents[3], "stock-after-hang")
+    began = asyncio.get_running_loop().time()
+    checks = await run_stack_checks(Path("."), lab, state, {}, lambda on: None)
+    return {c.name: c for c in checks}, asyncio.get_running_loop().time() - began
+
+
+async def test_a_verify_that_fails_already_reads_the_books_once(
+    shop: FakeShop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unfixed lab (reconciler hourly) fails its deploy check: the books are read once, not
+    given the settle time only a verify that can pass needs."""
+    from shopfloor.labs import checks
+
+    monkeypatch.setattr(checks, "CONSISTENCY_SETTLE_SECONDS", 3)
+    verdict, seconds = await verify_stock_after_hang(lab_state(shop, tmp_path, "RECONCILE_INTERVAL_SECONDS=3600\n"))
+    assert not verdict["orders: RECONCILE_INTERVAL_SECONDS"].ok
+    assert not verdict["consistency"].ok
+    assert "read once" in verdict["consistency"].message
+    assert seconds < 3
+
+
+async def test_a_verify_that_can_pass_gives_the_books_time_to_settle(
+    shop: FakeShop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopfloor.labs import checks
+
+    monkeypatch.setattr(checks, "CONSISTENCY_SETTLE_SECONDS", 3)
+    verdict, seconds = await verify_stock_after_hang(lab_state(shop, tmp_path, "VERSION=1.0.0\n"))
+    assert verdict["orders: RECONCILE_INTERVAL_SECONDS"].ok
+    assert not verdict["consistency"].ok  # the shop never settles: the whole settle time was given
+    assert "read once" not in verdict["consistency"].message
+    assert seconds >= 3
+
+    shop.stock["MUG-001"] = 38  # the reconciler released what it held: the books add up
+    verdict, _ = await verify_stock_after_hang(lab_state(shop, tmp_path / "fixed", "VERSION=1.0.0\n"))
+    assert verdict["consistency"].ok, verdict["consistency"].message

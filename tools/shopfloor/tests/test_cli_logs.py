@@ -3,6 +3,8 @@ files, time windows, counts, malformed lines, and bad input refused by name."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -217,6 +219,33 @@ def test_nothing_matching_exits_1(log_dir: Path, capsys: pytest.CaptureFixture[s
     assert "no lines match" in err
 
 
+def test_wait_reads_again_until_a_line_matches(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A lab's logs step right after the fault: the first failed request comes a moment later."""
+    failure = access("orders", 40.0, "req-late", 503, "/orders")
+
+    def fail_later() -> None:
+        time.sleep(1.0)
+        with (log_dir / "orders.jsonl").open("a") as out:
+            out.write(orjson.dumps(failure).decode() + "\n")
+
+    writer = threading.Thread(target=fail_later)
+    began = time.monotonic()
+    writer.start()
+    code, out, _ = run_logs(capsys, "--dir", str(log_dir), "--request-id", "req-late", "--wait", "20", "--json")
+    writer.join()
+    assert code == 0
+    assert [r["request_id"] for r in json_lines(out)] == ["req-late"]
+    assert 1.0 <= time.monotonic() - began < 10
+
+
+def test_wait_gives_up_after_its_seconds(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    began = time.monotonic()
+    code, out, err = run_logs(capsys, "--dir", str(log_dir), "--request-id", "never-sent", "--stats", "--wait", "1.5")
+    assert (code, out) == (1, "")
+    assert "no lines match within 1.5s" in err
+    assert 1.5 <= time.monotonic() - began < 10
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -227,6 +256,7 @@ def test_nothing_matching_exits_1(log_dir: Path, capsys: pytest.CaptureFixture[s
         (["--status", "5x"], "--status: expected a status (404) or a class (5xx), got '5x'"),
         (["--status", "600"], "--status: expected a status (404) or a class (5xx), got '600'"),
         (["--limit", "0"], "--limit must be at least 1"),
+        (["--wait", "-1"], "--wait must be 0 or more seconds, got -1"),
         (["--service", "cataloq"], "--service: no lines from cataloq in"),
     ],
 )

@@ -81,6 +81,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.routing import APIRoute
 from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from starlette.routing import BaseRoute, Match
@@ -569,11 +570,32 @@ class FaultMiddleware:
 
     def _resolve_route(self, scope: Scope) -> None:
         # The router has not run; find the route it would take, for the metrics' route label.
-        for route in self.routes():
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                scope["route"] = route
-                return
+        route = _endpoint_route(self.routes(), scope)
+        if route is not None:
+            scope["route"] = route
+
+
+def _endpoint_route(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
+    """The route whose endpoint the router would call for `scope`, as the router records it in
+    scope["route"]. FastAPI keeps a router added with include_router as one route of the app (its
+    `effective_route_contexts()` are the endpoints): stopping at that route, which has no path,
+    counted every injected error of the gateway (all of its routes are included) under
+    `<unmatched>`, so no SLI saw them and a bad release never paged."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.FULL:
+            continue
+        contexts = getattr(route, "effective_route_contexts", None)
+        if not callable(contexts):
+            return route
+        for context in contexts():
+            inner, _ = context.matches(scope)
+            if inner is Match.FULL:
+                original: BaseRoute = context.original_route
+                # FastAPI records an APIRoute itself, any other route as its prefixed copy.
+                return original if isinstance(original, APIRoute) else (context.starlette_route or original)
+        return None
+    return None
 
 
 async def _send_problem(send: Send, status: int, detail: str) -> None:

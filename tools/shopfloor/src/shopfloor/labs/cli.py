@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from shopfloor.commands import CommandError, CommandGroup, repo_root, write_or_check_block
 
@@ -20,22 +21,29 @@ def register(group: CommandGroup) -> None:
         "you did. Progress and scores are kept in var/labs/progress.json. docs/labs.md has the learning path.",
     )
     actions = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+
+    def on_a_lab(name: str, handler: Any, **parser: Any) -> argparse.ArgumentParser:
+        """An action on one lab: its ID first."""
+        action: argparse.ArgumentParser = actions.add_parser(name, **parser)
+        action.add_argument("lab_id", metavar="ID")
+        action.set_defaults(handler=handler)
+        return action
+
     listing = actions.add_parser("list", help="the labs: id, title, level, layer, minutes, done and score")
     listing.add_argument("--json", action="store_true", help="JSON for tooling")
     listing.set_defaults(handler=_list)
 
-    start = actions.add_parser(
+    start = on_a_lab(
         "start",
+        _start,
         help="prepare the lab: start the lab shop in the background (once) and inject the lab's fault",
         description="Start the lab: for a local-stack lab, the lab shop (the services on PostgreSQL and Redis, "
         "Prometheus, Alertmanager, customers; it keeps running in the background until `shopfloor lab stop`) "
         "and the lab's fault, unnamed; for an offline lab, its workspace under var/labs/<id>/workspace.",
     )
-    start.add_argument("lab_id", metavar="ID")
     start.add_argument("--postgres", help="PostgreSQL server (default $LAB_POSTGRES_URL or postgres@127.0.0.1:5432)")
     start.add_argument("--redis", help="Redis (default $LAB_REDIS_URL or redis://127.0.0.1:6379/0)")
     start.add_argument("--customers", type=float, default=4.0, help="customer requests per second (default 4)")
-    start.set_defaults(handler=_start)
 
     status = actions.add_parser(
         "status", help="where the lab shop is (URLs, files, pids, releases) and the lab running"
@@ -56,54 +64,45 @@ def register(group: CommandGroup) -> None:
     )
     status.set_defaults(handler=_status)
 
-    hint = actions.add_parser("hint", help="the next hint of a lab (each costs points; shown hints are repeated free)")
-    hint.add_argument("lab_id", metavar="ID")
-    hint.set_defaults(handler=_hint)
+    on_a_lab("hint", _hint, help="the next hint of a lab (each costs points; shown hints are repeated free)")
 
-    answer = actions.add_parser(
+    answer = on_a_lab(
         "answer",
+        _answer,
         help="your diagnosis: layer, component and cause category (labs/causes.yaml)",
         description="Your diagnosis, checked against the lab's ground truth. A wrong answer costs 10 points; "
         "which parts were right is said. Causes: the categories of labs/causes.yaml.",
     )
-    answer.add_argument("lab_id", metavar="ID")
     answer.add_argument("--layer", required=True, help="application, kubernetes or aws")
     answer.add_argument("--component", required=True, help="what is at fault: a service, a dependency, a resource")
     answer.add_argument("--cause", required=True, help="a category of labs/causes.yaml")
-    answer.set_defaults(handler=_answer)
 
-    verify = actions.add_parser("verify", help="check the end state and the diagnosis; exit 0 only when solved")
-    verify.add_argument("lab_id", metavar="ID")
-    verify.set_defaults(handler=_verify)
-
-    reset = actions.add_parser("reset", help="remove the lab's fault: every service back to the healthy release")
-    reset.add_argument("lab_id", metavar="ID")
-    reset.set_defaults(handler=_reset)
+    on_a_lab("verify", _verify, help="check the end state and the diagnosis; exit 0 only when solved")
+    on_a_lab("reset", _reset, help="remove the lab's fault: every service back to the healthy release")
 
     report = actions.add_parser("report", help="scores, time to diagnose and to fix, hints used, what to read next")
     report.add_argument("--json", action="store_true")
     report.set_defaults(handler=_report)
 
-    alerts = actions.add_parser(
+    alerts = on_a_lab(
         "alerts",
+        _alerts,
         help="the alerts delivered since the lab started (the lab shop's receiver); --wait for the lab's own",
         description="The alerts the lab shop's Alertmanager delivered since this lab started, oldest first: when, "
         "firing or resolved, the alert and where. With --wait, first wait (at most that long) until one of the "
         "alerts the lab expects has fired; exit 1 if none did.",
     )
-    alerts.add_argument("lab_id", metavar="ID")
     alerts.add_argument("--wait", type=float, default=0.0, metavar="SECONDS")
-    alerts.set_defaults(handler=_alerts)
 
-    draft = actions.add_parser(
+    draft = on_a_lab(
         "postmortem",
+        _postmortem,
         help="draft the postmortem of a lab run: var/labs/<id>/postmortem.md, timeline from the alerts and deploys",
         description="Write a postmortem draft in the project's format (docs/postmortems/TEMPLATE.md) for the lab "
         "running: the timeline from the alerts the lab shop delivered since the lab started and the deploy "
         "repository's commits; root causes, action items and lessons are prompts for you to replace. "
         "`shopfloor lab verify` lints the finished file against the alerts delivered.",
     )
-    draft.add_argument("lab_id", metavar="ID")
     draft.add_argument("--force", action="store_true", help="overwrite an existing file")
     draft.add_argument(
         "--wait",
@@ -112,7 +111,6 @@ def register(group: CommandGroup) -> None:
         metavar="SECONDS",
         help="wait up to this long for one of the lab's alerts to be delivered first (default: do not wait)",
     )
-    draft.set_defaults(handler=_postmortem)
 
     stop = actions.add_parser("stop", help="stop the lab shop running in the background")
     stop.set_defaults(handler=_stop)
@@ -161,6 +159,39 @@ def _progress(repo: Path):  # type: ignore[no-untyped-def]
         raise CommandError(str(exc)) from None
 
 
+def _labs_and_progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    repo = repo_root(args)
+    return _labs(repo), _progress(repo)
+
+
+def _attempt(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """(repo, lab, progress, attempt): the lab named on the command line and its attempt under
+    way; CommandError when it was not started."""
+    repo = repo_root(args)
+    lab = _lab(repo, args.lab_id)
+    progress = _progress(repo)
+    try:
+        attempt = progress.attempt(lab.id)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return repo, lab, progress, attempt
+
+
+def _attempt_on_shop(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """(repo, lab, when the attempt began, the lab shop's status) for the commands that read what
+    the shop delivered during the attempt (alerts, postmortem)."""
+    from datetime import datetime
+
+    from shopfloor.labs import client
+
+    repo, lab, _, attempt = _attempt(args)
+    try:
+        state = client.call(repo, "GET", "/status")
+    except client.ShopError as exc:
+        raise CommandError(str(exc)) from None
+    return repo, lab, datetime.fromisoformat(attempt.started_at), state
+
+
 def lab_state(lab, progress) -> str:  # type: ignore[no-untyped-def]
     """done (score), started, needs kb15 engine, not started."""
     from shopfloor.labs.model import offline_engine
@@ -180,9 +211,7 @@ def lab_state(lab, progress) -> str:  # type: ignore[no-untyped-def]
 def _list(args: argparse.Namespace) -> int:
     import json
 
-    repo = repo_root(args)
-    labs = _labs(repo)
-    progress = _progress(repo)
+    labs, progress = _labs_and_progress(args)
     rows = []
     for lab in labs:
         entry = progress.labs.get(lab.id)
@@ -338,13 +367,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _hint(args: argparse.Namespace) -> int:
-    repo = repo_root(args)
-    lab = _lab(repo, args.lab_id)
-    progress = _progress(repo)
-    try:
-        attempt = progress.attempt(lab.id)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+    _, lab, progress, attempt = _attempt(args)
     if attempt.hints_shown >= len(lab.hints):
         for number, hint in enumerate(lab.hints, 1):
             print(f"hint {number}/{len(lab.hints)}: {hint.text}")
@@ -364,18 +387,12 @@ def _answer(args: argparse.Namespace) -> int:
     from shopfloor.labs.model import LAYERS, load_causes, normalise_component
     from shopfloor.labs.progress import WRONG_ANSWER_COST, now
 
-    repo = repo_root(args)
-    lab = _lab(repo, args.lab_id)
+    repo, lab, progress, attempt = _attempt(args)
     causes = load_causes(repo)
     if args.layer not in LAYERS:
         raise CommandError(f"--layer: one of {', '.join(LAYERS)}, got {args.layer!r}")
     if args.cause not in causes:
         raise CommandError(f"--cause: not a category of labs/causes.yaml: {args.cause!r} (one of {', '.join(causes)})")
-    progress = _progress(repo)
-    try:
-        attempt = progress.attempt(lab.id)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
     truth = lab.ground_truth
     parts = {
         "layer": args.layer == truth.layer,
@@ -405,13 +422,7 @@ def _verify(args: argparse.Namespace) -> int:
     from shopfloor.labs import client
     from shopfloor.labs.checks import CheckResult, run_stack_checks
 
-    repo = repo_root(args)
-    lab = _lab(repo, args.lab_id)
-    progress = _progress(repo)
-    try:
-        attempt = progress.attempt(lab.id)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+    repo, lab, progress, attempt = _attempt(args)
     checks: list[CheckResult] = []
     if lab.runs_on == "offline":
         from shopfloor.labs.model import offline_engine
@@ -488,9 +499,7 @@ def _reset(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     import json
 
-    repo = repo_root(args)
-    labs = _labs(repo)
-    progress = _progress(repo)
+    labs, progress = _labs_and_progress(args)
     rows = []
     for lab in labs:
         entry = progress.labs.get(lab.id)
@@ -542,20 +551,11 @@ def _postmortem(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from shopfloor.incidents.postmortem import Draft, TimelineEvent, alert_events, render
-    from shopfloor.labs import client
 
-    repo = repo_root(args)
-    lab = _lab(repo, args.lab_id)
-    progress = _progress(repo)
-    try:
-        attempt = progress.attempt(lab.id)
-        state = client.call(repo, "GET", "/status")
-    except (ValueError, client.ShopError) as exc:
-        raise CommandError(str(exc)) from None
+    repo, lab, started, state = _attempt_on_shop(args)
     path = lab_folder(repo, lab.id) / "postmortem.md"
     if path.exists() and not args.force:
         raise CommandError(f"{path} exists: edit it, or --force to draft it again")
-    started = datetime.fromisoformat(attempt.started_at)
     alerts_file = Path(state["alerts_file"])
     alerts = _lab_alerts(lab, alerts_file, started, args.wait)
     if alerts is None:
@@ -593,7 +593,6 @@ def _lab_alerts(lab, alerts_file: Path, started, wait: float):  # type: ignore[n
     """The alerts delivered since `started`, and those still firing then; None when the lab
     expects alerts and none of them fired within `wait` seconds."""
     import time
-    from typing import Any
 
     from shopfloor.observe.receiver import read_events
 
@@ -618,19 +617,10 @@ def _lab_alerts(lab, alerts_file: Path, started, wait: float):  # type: ignore[n
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import UTC
 
-    from shopfloor.labs import client
-
-    repo = repo_root(args)
-    lab = _lab(repo, args.lab_id)
-    progress = _progress(repo)
-    try:
-        attempt = progress.attempt(lab.id)
-        state = client.call(repo, "GET", "/status")
-    except (ValueError, client.ShopError) as exc:
-        raise CommandError(str(exc)) from None
-    alerts = _lab_alerts(lab, Path(state["alerts_file"]), datetime.fromisoformat(attempt.started_at), args.wait)
+    _, lab, started, state = _attempt_on_shop(args)
+    alerts = _lab_alerts(lab, Path(state["alerts_file"]), started, args.wait)
     if alerts is None:
         print(f"none of the alerts this lab expects ({', '.join(lab.alerts)}) fired within {args.wait:g}s")
         return 1

@@ -151,7 +151,8 @@ def register_logs(group: CommandGroup) -> None:
         "  shopfloor logs --request-id 3f2c...        one request through every service it crossed\n"
         "  shopfloor logs --status 5xx --since 10m    the server errors of the last ten minutes\n"
         "  shopfloor logs --level error --service orders --grep timeout\n"
-        "  shopfloor logs --stats --since 1h          counts by service, level and status",
+        "  shopfloor logs --stats --since 1h          counts by service, level and status\n"
+        "  shopfloor logs --status 5xx --wait 30      the first server errors, once there are any",
     )
     logs.add_argument("--request-id", metavar="ID", help="the lines of one request (its X-Request-ID)")
     logs.add_argument(
@@ -174,6 +175,14 @@ def register_logs(group: CommandGroup) -> None:
     logs.add_argument("--json", action="store_true", help="the records as written (JSON lines), not a table")
     logs.add_argument("--stats", action="store_true", help="counts by service, level and status instead of lines")
     logs.add_argument("--dir", type=Path, help="the log folder (default: <repo>/var/local/logs)")
+    logs.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="while no line matches, read the files again every half second for at most this long (a fault "
+        "just injected may not have failed a request yet); exit 1 if none came",
+    )
 
 
 def _logs(args: argparse.Namespace) -> int:
@@ -194,6 +203,7 @@ def _logs(args: argparse.Namespace) -> int:
             limit=args.limit,
             as_json=args.json,
             stats=args.stats,
+            wait_seconds=args.wait,
         )
         return show_logs(request)
     except LogsError as exc:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -435,25 +436,41 @@ class LogsRequest:
     limit: int = DEFAULT_LIMIT
     as_json: bool = False
     stats: bool = False
+    wait_seconds: float = 0.0
+
+
+WAIT_POLL_SECONDS = 0.5
 
 
 def show_logs(request: LogsRequest, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Print what `request` asks for; exit code 0, or 1 when nothing matched."""
+    """Print what `request` asks for; exit code 0, or 1 when nothing matched (within
+    `wait_seconds`: until then the files are read again every WAIT_POLL_SECONDS, so a fault just
+    injected has time to fail its first request)."""
     out = out or sys.stdout
     err = err or sys.stderr
     if request.limit < 1:
         raise LogsError(f"--limit must be at least 1, got {request.limit}")
-    store = LogStore(request.folder)
+    if request.wait_seconds < 0:
+        raise LogsError(f"--wait must be 0 or more seconds, got {request.wait_seconds:g}")
+    deadline = time.monotonic() + request.wait_seconds
+    while True:
+        store = LogStore(request.folder)  # again each round: a rotation may have added a file
+        if request.stats:
+            stats = store.stats(request.log_filter)
+            matched = sum(s.lines for s in stats.services)
+        else:
+            found = store.find(request.log_filter, request.limit)
+            matched = found.matched
+        if matched or time.monotonic() >= deadline:
+            break
+        time.sleep(WAIT_POLL_SECONDS)
     if request.stats:
-        stats = store.stats(request.log_filter)
         if request.as_json:
             out.write(orjson.dumps(stats_json(stats)).decode() + "\n")
         elif stats.services:
             out.write(format_stats(stats) + "\n")
-        matched = sum(s.lines for s in stats.services)
         skipped = stats.skipped
     else:
-        found = store.find(request.log_filter, request.limit)
         if request.as_json:
             out.writelines(line.record + "\n" for line in found.lines)
         elif found.lines:
@@ -463,7 +480,6 @@ def show_logs(request: LogsRequest, out: TextIO | None = None, err: TextIO | Non
                 f"showing the newest {len(found.lines)} of {found.matched} matching lines (--limit N shows more)",
                 file=err,
             )
-        matched = found.matched
         skipped = found.skipped
     for name, count in skipped.items():
         print(f"skipped {count} line(s) of {name}: not a JSON object with a time", file=err)
@@ -475,5 +491,5 @@ def show_logs(request: LogsRequest, out: TextIO | None = None, err: TextIO | Non
             f"--service: no lines from {', '.join(unknown)} in {request.folder} "
             f"(services there: {', '.join(store.services())})"
         )
-    print("no lines match", file=err)
+    print("no lines match" + (f" within {request.wait_seconds:g}s" if request.wait_seconds else ""), file=err)
     return 1
