@@ -1,5 +1,4 @@
-"""The checkout's writes on both databases: PostgreSQL writes the new order and the settle as one
-statement each, SQLite as a transaction of several; what is stored must be the same."""
+"""The checkout's Core writes on both databases: the new order whole or not at all, the settle once."""
 
 from __future__ import annotations
 

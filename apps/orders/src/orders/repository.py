@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, func, insert, literal, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orders.models import OrderEventRow, OrderLineRow, OrderRow
@@ -94,10 +94,8 @@ class OrderRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
-        # One statement needs no transaction of its own: no BEGIN and ROLLBACK/COMMIT round trips.
+        # A one-statement read needs no transaction of its own: no BEGIN and ROLLBACK round trips.
         self.single_reads = engine.execution_options(isolation_level="AUTOCOMMIT")
-        # PostgreSQL runs several writes as one statement (data-modifying WITH); SQLite cannot.
-        self.one_statement = engine.dialect.name == "postgresql"
 
     async def get(self, order_id: str) -> OrderRow:
         async with self.sessions() as session:
@@ -153,22 +151,10 @@ class OrderRepository:
             "reason": "order placed",
             "request_id": request_id,
         }
-        if self.one_statement:
-            # The three INSERTs as one statement: atomic by itself, one round trip instead of five
-            # (BEGIN, three INSERTs, COMMIT). The lines' foreign key is checked at the statement's
-            # end, when the order row is there.
-            async with self.single_reads.connect() as connection:
-                await connection.execute(
-                    insert(ORDER_EVENTS)
-                    .values(event)
-                    .add_cte(insert(ORDERS).values(order).returning(ORDERS.c.id).cte("new_order"))
-                    .add_cte(insert(ORDER_LINES).values(lines).returning(ORDER_LINES.c.id).cte("new_lines"))
-                )
-        else:
-            async with self.engine.begin() as connection:
-                await connection.execute(insert(ORDERS).values(order))
-                await connection.execute(insert(ORDER_LINES), lines)
-                await connection.execute(insert(ORDER_EVENTS).values(event))
+        async with self.engine.begin() as connection:
+            await connection.execute(insert(ORDERS).values(order))
+            await connection.execute(insert(ORDER_LINES), lines)
+            await connection.execute(insert(ORDER_EVENTS).values(event))
         return OrderRow(**order, lines=[OrderLineRow(**line) for line in lines], events=[OrderEventRow(**event)])
 
     async def page(self, status: str | None, limit: int, offset: int) -> tuple[list[OrderRow], int]:
@@ -197,8 +183,8 @@ class OrderRepository:
 
     async def settle_pending(self, row: OrderRow, to_status: str, reason: str, request_id: str | None) -> bool:
         """The checkout's fast path for settle(): PENDING -> to_status with its event, a conditional
-        UPDATE and the event's INSERT in one statement on PostgreSQL, in one transaction on SQLite
-        (instead of SELECT ... FOR UPDATE and the ORM's reloads). `row` is the order as
+        UPDATE and the event's INSERT in one transaction on a connection (instead of SELECT ... FOR
+        UPDATE and the ORM's reloads). `row` is the order as
         insert_pending() returned it; on success it is updated in memory to what was committed.
         False (nothing written) when the order is no longer PENDING: settle() then decides, with
         the row locked."""
@@ -217,25 +203,10 @@ class OrderRepository:
             "reason": reason,
             "request_id": request_id,
         }
-        if self.one_statement:
-            # The event is inserted only for a row the UPDATE moved: one statement, one round trip
-            # instead of four (BEGIN, UPDATE, INSERT, COMMIT).
-            moved = moved_row.cte("moved")
-            columns = [ORDER_EVENTS.c[name] for name in event]
-            values = [moved.c.id, *(literal(event[c.name], c.type) for c in columns[1:])]
-            async with self.single_reads.connect() as connection:
-                if (
-                    await connection.scalar(
-                        insert(ORDER_EVENTS).from_select(columns, select(*values)).returning(ORDER_EVENTS.c.order_id)
-                    )
-                    is None
-                ):
-                    return False
-        else:
-            async with self.engine.begin() as connection:
-                if await connection.scalar(moved_row) is None:
-                    return False
-                await connection.execute(insert(ORDER_EVENTS).values(event))
+        async with self.engine.begin() as connection:
+            if await connection.scalar(moved_row) is None:
+                return False
+            await connection.execute(insert(ORDER_EVENTS).values(event))
         row.events.append(OrderEventRow(**event))
         row.status = to_status
         row.updated_at = now
