@@ -150,13 +150,16 @@ def check_secrets(directory: Path, parsed: Parsed) -> list[str]:
     return problems
 
 
+TEST_ONLY_SUFFIXES = (".tftest.hcl", ".tfmock.hcl")
+
+
 def check_hard_coded(directory: Path) -> list[str]:
     """No account id and no region anywhere in the code, its tfvars or its templates. `terraform test`
-    files (tests/*.tftest.hcl) are exempt: they deploy nothing, and the mock provider's ARNs must be
-    well-formed to pass the provider's own validation."""
+    files (tests/*.tftest.hcl) and the mock values they share (*.tfmock.hcl) are exempt: they deploy
+    nothing, and the mock provider's ARNs must be well-formed to pass the provider's own validation."""
     problems = []
     for path in sorted(directory.rglob("*")):
-        if path.suffix not in {".tf", ".tfvars", ".tftpl", ".hcl"} or path.name.endswith(".tftest.hcl"):
+        if path.suffix not in {".tf", ".tfvars", ".tftpl", ".hcl"} or path.name.endswith(TEST_ONLY_SUFFIXES):
             continue
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             where = f"{path.relative_to(directory.parent)}:{number}"

@@ -2,22 +2,7 @@
 # a node role scoped to what the nodes and their pods need, the public NLB and the NodePort rule.
 mock_provider "aws" {
   override_during = plan
-
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
-  mock_resource "aws_kms_key" {
-    defaults = { arn = "arn:aws:kms:eu-west-1:123456789012:key/k3s" }
-  }
-  mock_resource "aws_ssm_parameter" {
-    defaults = { arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/shopfloor-dev/k3s/token" }
-  }
-  mock_resource "aws_lb_target_group" {
-    defaults = { arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shopfloor-dev-traefik/0123456789abcdef" }
-  }
-  mock_resource "aws_security_group" {
-    defaults = { id = "sg-mock" }
-  }
+  source          = "./tests/mocks"
 }
 
 variables {
