@@ -40,7 +40,9 @@ from ..conftest import ADMIN_KEY, REPO, clean_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(420)]
 
-HOLDS = {"catalog-kill": 6, "catalog-down": 6, "db-latency": 20, "db-pool-exhaustion": 25, "catalog-errors": 8}
+# db-latency pages 19-21 s after the injection since checkout's price lookup is a cache hit and the
+# reservation is six round trips (issue 18): 30 s of its catalogue's 40 s leave a margin.
+HOLDS = {"catalog-kill": 6, "catalog-down": 6, "db-latency": 30, "db-pool-exhaustion": 25, "catalog-errors": 8}
 CATALOGUE = load_catalogue(REPO)
 
 
