@@ -488,6 +488,11 @@ HOW_MEASURED = """
   product page, a product's picture, in turn) with checkouts at 20/s alongside over the bench
   products; p99 of reads (target 25 ms), of checkouts (250 ms), failed requests (0), and catalog's
   product-read hit ratio over the run from its `/metrics` (`catalog_product_reads_total`, target 90%).
+- **CPU per checkout** and **per pgbench transaction** (`shopfloor.measure.cpu`): user + system CPU
+  read from /proc every 0.2 s, of each service's process group and of the PostgreSQL backends of the
+  run's own databases during the hot checkout run, and of pgbench and its backends during pgbench,
+  divided by the work done. Both runs saturate the same cores, so CPU per pgbench transaction over
+  CPU per checkout bounds checkout / pgbench; it moves far less with machine load than rates do.
 - `--profile DIR` writes py-spy flame graphs of the three services during the hot checkout run (such
   a run does not write the page); `--services-from CHECKOUT` runs another checkout's services
   (e.g. a `git worktree` of main) under the same harness, for before/after figures.
