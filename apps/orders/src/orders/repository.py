@@ -184,17 +184,10 @@ class OrderRepository:
     async def settle_pending(self, row: OrderRow, to_status: str, reason: str, request_id: str | None) -> bool:
         """The checkout's fast path for settle(): PENDING -> to_status with its event, a conditional
         UPDATE and the event's INSERT in one transaction on a connection (instead of SELECT ... FOR
-        UPDATE and the ORM's reloads). `row` is the order as
-        insert_pending() returned it; on success it is updated in memory to what was committed.
-        False (nothing written) when the order is no longer PENDING: settle() then decides, with
-        the row locked."""
+        UPDATE and the ORM's reloads). `row` is the order as insert_pending() returned it; on
+        success it is updated in memory to what was committed. False (nothing written) when the
+        order is no longer PENDING: settle() then decides, with the row locked."""
         now = utcnow()
-        moved_row = (
-            update(ORDERS)
-            .where(ORDERS.c.id == row.id, ORDERS.c.status == "PENDING")
-            .values(status=to_status, updated_at=now, reconcile_after=None)
-            .returning(ORDERS.c.id)
-        )
         event = {
             "order_id": row.id,
             "from_status": "PENDING",
@@ -204,7 +197,13 @@ class OrderRepository:
             "request_id": request_id,
         }
         async with self.engine.begin() as connection:
-            if await connection.scalar(moved_row) is None:
+            moved = await connection.scalar(
+                update(ORDERS)
+                .where(ORDERS.c.id == row.id, ORDERS.c.status == "PENDING")
+                .values(status=to_status, updated_at=now, reconcile_after=None)
+                .returning(ORDERS.c.id)
+            )
+            if moved is None:
                 return False
             await connection.execute(insert(ORDER_EVENTS).values(event))
         row.events.append(OrderEventRow(**event))

@@ -96,7 +96,7 @@ class DatabaseSettings(BaseSettings):
     database_url: str = Field(description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...")
     # 16 kept + 4 for bursts (was 10 + 10; the cap per process stays 20): an overflow connection is
     # opened and closed per burst, and at 16 concurrent checkouts that churn (connect, TLS attempt,
-    # statements prepared again) cost orders 6-8% of its CPU (docs/performance.md).
+    # statements prepared again) was about 6% of orders' profile samples (docs/performance.md).
     db_pool_size: int = Field(default=16, ge=1, le=200, description="Connections kept open per process.")
     db_max_overflow: int = Field(default=4, ge=0, le=200, description="Extra connections allowed under burst.")
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="Wait for a free connection.")
