@@ -12,15 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import cast
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog.models import ProductRow, ReservationLineRow, ReservationRow
 from shopfloor_common.contracts.catalog import InsufficientStock, ProductCreate, ProductUpdate, ReservationLine
-from shopfloor_common.db import session_factory, transaction, utcnow
+from shopfloor_common.db import (
+    bound_as,
+    bound_insert,
+    bound_value,
+    session_factory,
+    transaction,
+    utcnow,
+    writes_in_with,
+)
 from shopfloor_common.errors import Problem
 
 # The tables themselves: statements on them run as Core statements (no ORM compile and bulk
@@ -140,10 +149,36 @@ def merge_lines(lines: Sequence[ReservationLine]) -> dict[str, int]:
     return dict(sorted(merged.items()))
 
 
+# The reservation's statements are built once and executed with their values in a dict (a list of
+# them for several rows); see shopfloor_common.db.bound_insert.
+INSERT_RESERVATION, INSERT_RESERVATION_LINE = insert(RESERVATIONS), insert(RESERVATION_LINES)
+TAKE_STOCK = (
+    update(PRODUCTS)
+    .where(PRODUCTS.c.sku == bound_value(PRODUCTS, "sku", "take_"), PRODUCTS.c.stock >= bindparam("take_quantity"))
+    .values(
+        stock=PRODUCTS.c.stock - bindparam("take_quantity"),
+        updated_at=bindparam("take_at", type_=PRODUCTS.c.updated_at.type),
+    )
+    .returning(PRODUCTS.c.stock)
+)
+
+
+@cache
+def reserve_and_take_first_in_one_statement(line_count: int) -> Update:
+    """PostgreSQL: the reservation and its lines inserted (INSERTs in WITH) by the statement that
+    takes the first sku's stock; values bound as reservation_<column>, line{n}_<column> and
+    TAKE_STOCK's take_sku, take_quantity and take_at."""
+    statement = TAKE_STOCK.add_cte(bound_insert(RESERVATIONS, "reservation_").cte("new_reservation"))
+    for n in range(line_count):
+        statement = statement.add_cte(bound_insert(RESERVATION_LINES, f"line{n}_").cte(f"new_line_{n}"))
+    return statement
+
+
 class ReservationRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
+        self.writes_in_one_statement = writes_in_with(engine)
 
     async def get(self, order_id: str) -> ReservationRow:
         async with self.sessions() as session:
@@ -164,30 +199,31 @@ class ReservationRepository:
             return self._same_or_conflict(await self.get(order_id), wanted), False, {}
 
     async def _reserve_once(self, order_id: str, wanted: dict[str, int]) -> tuple[ReservationRow, bool, dict[str, int]]:
-        """Core statements, the hot rows last: the reservation and its lines are inserted first
-        (the primary key claims the order id: a twin fails there, and reserve() answers it with the
-        first), then each product's guarded UPDATE ... RETURNING in sku order, then the commit. A
-        product row's lock is held for one round trip (its UPDATE to the COMMIT), and the answer
-        is built from what was written and returned, not read back."""
+        """The reservation and its lines are inserted first (the primary key claims the order id: a
+        twin fails there, and reserve() answers it with the first), then each product's guarded
+        TAKE_STOCK in sku order, then the commit; on PostgreSQL the inserts and the first sku's
+        TAKE_STOCK are one statement. A product row's lock is held for one round trip (its UPDATE
+        to the COMMIT), and the answer is built from what was written and returned, not read back."""
         now = utcnow()
+        header = {"order_id": order_id, "status": "reserved", "created_at": now, "released_at": None}
+        lines = [{"order_id": order_id, "sku": sku, "quantity": quantity} for sku, quantity in wanted.items()]
+        takes = [{"take_sku": sku, "take_quantity": quantity, "take_at": now} for sku, quantity in wanted.items()]
         stocks: dict[str, int] = {}
+        short: list[str] = []
         # A connection, not an ORM session: nothing here needs the unit of work.
         async with self.engine.begin() as connection:
-            await connection.execute(
-                insert(RESERVATIONS).values(order_id=order_id, status="reserved", created_at=now, released_at=None)
-            )
-            await connection.execute(
-                insert(RESERVATION_LINES),
-                [{"order_id": order_id, "sku": sku, "quantity": quantity} for sku, quantity in wanted.items()],
-            )
-            short: list[str] = []
-            for sku, quantity in wanted.items():
-                left = await connection.scalar(
-                    update(PRODUCTS)
-                    .where(PRODUCTS.c.sku == sku, PRODUCTS.c.stock >= quantity)
-                    .values(stock=PRODUCTS.c.stock - quantity, updated_at=now)
-                    .returning(PRODUCTS.c.stock)
-                )
+            if self.writes_in_one_statement:
+                values = takes[0] | bound_as("reservation_", header)
+                for n, line in enumerate(lines):
+                    values |= bound_as(f"line{n}_", line)
+                taken = [await connection.scalar(reserve_and_take_first_in_one_statement(len(lines)), values)]
+                remaining = takes[1:]
+            else:
+                await connection.execute(INSERT_RESERVATION, header)
+                await connection.execute(INSERT_RESERVATION_LINE, lines)
+                taken, remaining = [], takes
+            taken += [await connection.scalar(TAKE_STOCK, take) for take in remaining]
+            for sku, left in zip(wanted, taken, strict=True):
                 if left is None:
                     short.append(sku)
                 else:

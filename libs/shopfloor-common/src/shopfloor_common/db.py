@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +13,11 @@ from shopfloor_common.extras import missing_extra
 from shopfloor_common.settings import DatabaseSettings
 
 try:
-    from sqlalchemy import DateTime, event, text
+    from sqlalchemy import DateTime, Insert, Table, bindparam, event, insert, text
     from sqlalchemy.engine import Connection, Dialect, make_url
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
     from sqlalchemy.pool import NullPool
+    from sqlalchemy.sql.elements import BindParameter
     from sqlalchemy.types import TypeDecorator
 except ModuleNotFoundError as exc:
     raise missing_extra(__name__, "db", exc) from exc
@@ -104,6 +105,37 @@ def _ping_outside_a_transaction(dbapi_connection: Any) -> bool:
     except Exception:  # asyncpg's own errors or OSError: whatever the cause, not usable
         return False
     return True
+
+
+def writes_in_with(engine: AsyncEngine) -> bool:
+    """Whether the database runs INSERTs and UPDATEs inside WITH as parts of one atomic statement.
+    PostgreSQL does, so a write of several rows can take one round trip instead of one per
+    statement plus BEGIN and COMMIT; SQLite cannot, so there the same rows are written by
+    separate statements in a transaction."""
+    return engine.dialect.name == "postgresql"
+
+
+def bound_value(table: Table, column: str, prefix: str = "") -> BindParameter[Any]:
+    """A value bound as prefix + column, typed like the column (so UTCDateTime's checks apply)."""
+    return bindparam(prefix + column, type_=table.c[column].type)
+
+
+def written_columns(table: Table) -> tuple[str, ...]:
+    """The columns an INSERT gives values to: all but an autoincrementing key."""
+    return tuple(column.name for column in table.c if column is not table.autoincrement_column)
+
+
+def bound_insert(table: Table, prefix: str) -> Insert:
+    """INSERT INTO table (written_columns) with each value bound as prefix + column name, to build
+    once and execute with a dict. Building a statement and its cache key on every call costs about
+    as much CPU as a round trip; the prefix is needed because SQLAlchemy keeps a column's own name
+    for its automatic binds."""
+    return insert(table).values({name: bound_value(table, name, prefix) for name in written_columns(table)})
+
+
+def bound_as(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's values named as bound_insert(table, prefix) binds them."""
+    return {prefix + name: value for name, value in values.items()}
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
