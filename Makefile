@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run observe chaos test lint format typecheck pytest mutate bench bench-startup load-smoke load load-stress load-spike load-soak render images screenshots lock clean
+.PHONY: help venv run observe chaos test lint format typecheck pytest mutate bench bench-writes bench-startup load-smoke load load-stress load-spike load-soak render images screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -121,6 +121,9 @@ load-spike: $(STAMP) ## k6 spike: 10 shoppers/s, 100 for 15 s, back to 10 (about
 	$(BIN)/shopfloor load spike $(LOAD_URL)
 load-soak: $(STAMP) ## k6 soak: 10 shoppers/s for DURATION (default 10m)
 	$(BIN)/shopfloor load soak $(LOAD_URL) --env DURATION=$(or $(DURATION),10m)
+
+bench-writes: $(STAMP) ## CPU and statements of a checkout's database writes, one statement each vs one by one (PostgreSQL)
+	$(BIN)/python bench/checkout_writes.py
 
 bench-startup: $(STAMP) ## how long `make run` takes to be up (fresh state; bench/startup.py compares checkouts)
 	$(BIN)/python bench/startup.py . --rounds 3
