@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from shopfloor_common.db import create_engine, database_check, session_factory, transaction, upgrade_to_head
@@ -200,17 +201,19 @@ def test_service_cli_migrate_and_seed(
 
 
 async def _terminate_backends(database_url: str) -> int:
+    """Terminate the database's other backends and wait until they are gone, as after a failover."""
     import asyncpg
 
     admin_dsn, _, name = database_url.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
     admin = await asyncpg.connect(f"{admin_dsn}/postgres", timeout=5)
+    others = "FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
     try:
-        return len(
-            await admin.fetch(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                name,
-            )
-        )
+        terminated = len(await admin.fetch(f"SELECT pg_terminate_backend(pid) {others}", name))
+        for _ in range(100):
+            if not await admin.fetchval(f"SELECT count(*) {others}", name):
+                return terminated
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"backends of {name} still there 5 s after pg_terminate_backend")
     finally:
         await admin.close()
 
@@ -219,8 +222,9 @@ async def _terminate_backends(database_url: str) -> int:
 @pytest.mark.parametrize("pre_ping", [True, False])
 async def test_pre_ping_replaces_pooled_connections_the_server_has_dropped(postgres_url: str, pre_ping: bool) -> None:
     # What a database failover or restart does to a pool: every pooled connection is dead. With
-    # pre-ping the next request gets a fresh connection; without it, the request fails (which is
-    # what the incident-db-failover lab makes learners find).
+    # pre-ping the next request gets a fresh connection, without a round trip (the driver has seen
+    # the socket close); without it, the request fails (which is what the incident-db-failover lab
+    # makes learners find).
     engine = create_engine(DatabaseSettings(database_url=postgres_url, db_pool_pre_ping=pre_ping))
     try:
         async with engine.connect() as connection:
@@ -238,3 +242,79 @@ async def test_pre_ping_replaces_pooled_connections_the_server_has_dropped(postg
                     await connection.scalar(text("SELECT 2"))
     finally:
         await engine.dispose()
+
+
+class SilentDropProxy:
+    """A TCP relay to PostgreSQL that can forget its connections the way a firewall or NAT does
+    when their idle timeout passes: nothing reaches the client until it sends again, then a reset."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.dropped: set[asyncio.StreamWriter] = set()
+        self.pipes: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *_: object) -> None:
+        self.server.close()
+        for client, upstream in self.pipes:
+            client.transport.abort()
+            upstream.transport.abort()
+
+    def drop_silently(self) -> None:
+        for client, upstream in self.pipes:
+            upstream.transport.abort()
+            self.dropped.add(client)
+        self.pipes.clear()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self.pipes.append((client, upstream))
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, from_client: bool) -> None:
+            while data := await reader.read(65536):
+                if from_client and client in self.dropped:
+                    client.transport.abort()  # the reset the client's next packet gets
+                    return
+                if from_client or client not in self.dropped:
+                    writer.write(data)
+            if client not in self.dropped:
+                writer.close()  # pass the end of the stream on, as the network would
+
+        await asyncio.gather(
+            pipe(client_reader, upstream, from_client=True),
+            pipe(upstream_reader, client, from_client=False),
+            return_exceptions=True,
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("idle_enough", [True, False])
+async def test_only_a_connection_idle_long_enough_costs_a_ping(
+    postgres_url: str, idle_enough: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection a firewall dropped silently looks open to the driver. One that sat unused for
+    # PING_AFTER_IDLE_SECONDS is pinged and replaced; one used moments ago is trusted, which is what
+    # saves the round trip on a busy pool (and the request fails if that trust was wrong).
+    from shopfloor_common import db
+
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0 if idle_enough else 3600.0)
+    url = make_url(postgres_url)
+    relay = SilentDropProxy(url.port or 5432)
+    async with relay as port:
+        engine = create_engine(DatabaseSettings(database_url=url.set(port=port).render_as_string(hide_password=False)))
+        try:
+            async with engine.connect() as connection:
+                assert await connection.scalar(text("SELECT 1")) == 1
+            relay.drop_silently()
+            if idle_enough:
+                async with engine.connect() as connection:
+                    assert await connection.scalar(text("SELECT 2")) == 2
+            else:
+                with pytest.raises(DBAPIError):
+                    async with engine.connect() as connection:
+                        await connection.scalar(text("SELECT 2"))
+        finally:
+            await engine.dispose()

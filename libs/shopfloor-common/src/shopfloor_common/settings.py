@@ -100,7 +100,11 @@ class DatabaseSettings(BaseSettings):
     db_pool_size: int = Field(default=16, ge=1, le=200, description="Connections kept open per process.")
     db_max_overflow: int = Field(default=4, ge=0, le=200, description="Extra connections allowed under burst.")
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="Wait for a free connection.")
-    db_pool_pre_ping: bool = Field(default=True, description="Test a pooled connection before use.")
+    db_pool_pre_ping: bool = Field(
+        default=True,
+        description="Test a pooled connection before use: replace it when the server has closed it, "
+        "and ping it first when it sat unused for 30 s.",
+    )
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120, description="TCP connect timeout.")
 
 
