@@ -101,16 +101,21 @@ async def test_concurrent_reservations_never_oversell_on_postgres(
     assert await stock_of(catalog, "HOT-1") == 0
 
 
+# One line is PostgreSQL's one-statement path, two lines the transaction.
+@pytest.mark.parametrize("lines", [(("A-1", 1),), (("B-1", 1), ("A-1", 1))], ids=["one line", "two lines"])
 async def test_concurrent_twins_of_one_order_reserve_once_on_postgres(
-    make_catalog: CatalogFactory, postgres_url: str
+    make_catalog: CatalogFactory, postgres_url: str, lines: tuple[tuple[str, int], ...]
 ) -> None:
     catalog: httpx.AsyncClient = await make_catalog(postgres_url, db_pool_size=20, db_max_overflow=10)
     await create(catalog, "A-1", stock=100)
     await create(catalog, "B-1", stock=100)
-    body = reservation("twin", ("B-1", 1), ("A-1", 1))
-    statuses = await asyncio.gather(*(catalog.post("/reservations", json=body) for _ in range(20)))
+    statuses = await asyncio.gather(
+        *(catalog.post("/reservations", json=reservation("twin", *lines)) for _ in range(20))
+    )
     assert sorted(r.status_code for r in statuses) == [200] * 19 + [201]
-    assert (await stock_of(catalog, "A-1"), await stock_of(catalog, "B-1")) == (99, 99)
+    reserved = {sku for sku, _ in lines}
+    expected = tuple(99 if sku in reserved else 100 for sku in ("A-1", "B-1"))
+    assert (await stock_of(catalog, "A-1"), await stock_of(catalog, "B-1")) == expected
 
 
 async def test_concurrent_reservations_on_sqlite(make_catalog: CatalogFactory, sqlite_url: str) -> None:

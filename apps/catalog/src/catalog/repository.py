@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog.models import ProductRow, ReservationLineRow, ReservationRow
 from shopfloor_common.contracts.catalog import InsufficientStock, ProductCreate, ProductUpdate, ReservationLine
 from shopfloor_common.db import (
-    bound_as,
-    bound_insert,
     bound_value,
     session_factory,
     transaction,
@@ -163,26 +160,42 @@ TAKE_STOCK = (
 )
 
 
-@cache
-def reserve_and_take_first_in_one_statement(line_count: int) -> Update:
-    """PostgreSQL: the reservation and its lines inserted (INSERTs in WITH) by the statement that
-    takes the first sku's stock; values bound as reservation_<column>, line{n}_<column> and
-    TAKE_STOCK's take_sku, take_quantity and take_at."""
-    statement = TAKE_STOCK.add_cte(bound_insert(RESERVATIONS, "reservation_").cte("new_reservation"))
-    for n in range(line_count):
-        statement = statement.add_cte(bound_insert(RESERVATION_LINES, f"line{n}_").cte(f"new_line_{n}"))
-    return statement
+def _take_and_reserve_one_line() -> Select[Any]:
+    """PostgreSQL, a one-line reservation as one statement (autocommit, no BEGIN and COMMIT round
+    trips): TAKE_STOCK, and the reservation and its line inserted from the row it returned, so that
+    stock short (or an unknown sku) writes nothing, and a twin's duplicate order id fails the whole
+    statement, stock included. Bound as TAKE_STOCK is, and order_id."""
+    take = TAKE_STOCK.cte("take")
+    order_id = bound_value(RESERVATIONS, "order_id")
+    reservation = insert(RESERVATIONS).from_select(
+        ["order_id", "status", "created_at", "released_at"],
+        select(
+            order_id, literal("reserved"), bindparam("take_at", type_=RESERVATIONS.c.created_at.type), null()
+        ).select_from(take),
+    )
+    line = insert(RESERVATION_LINES).from_select(
+        ["order_id", "sku", "quantity"],
+        select(order_id, bindparam("take_sku"), bindparam("take_quantity")).select_from(take),
+    )
+    return select(take.c.stock).add_cte(reservation.cte("new_reservation")).add_cte(line.cte("new_line"))
+
+
+TAKE_AND_RESERVE_ONE_LINE = _take_and_reserve_one_line()
 
 
 class ReservationRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.writes_in_one_statement = writes_in_with(engine)
 
-    async def get(self, order_id: str) -> ReservationRow:
+    async def _find(self, order_id: str) -> ReservationRow | None:
         async with self.sessions() as session:
-            row = await session.get(ReservationRow, order_id)
+            return await session.get(ReservationRow, order_id)
+
+    async def get(self, order_id: str) -> ReservationRow:
+        row = await self._find(order_id)
         if row is None:
             raise Problem(404, f"no reservation for order {order_id!r}", type_="reservation-not-found")
         return row
@@ -201,35 +214,33 @@ class ReservationRepository:
     async def _reserve_once(self, order_id: str, wanted: dict[str, int]) -> tuple[ReservationRow, bool, dict[str, int]]:
         """The reservation and its lines are inserted first (the primary key claims the order id: a
         twin fails there, and reserve() answers it with the first), then each product's guarded
-        TAKE_STOCK in sku order, then the commit; on PostgreSQL the inserts and the first sku's
-        TAKE_STOCK are one statement. A product row's lock is held for one round trip (its UPDATE
-        to the COMMIT), and the answer is built from what was written and returned, not read back."""
+        TAKE_STOCK in sku order, then the commit: a product row's lock is held for one round trip
+        (its UPDATE to the COMMIT). On PostgreSQL a one-line reservation, the usual checkout, is
+        one statement instead (TAKE_AND_RESERVE_ONE_LINE). The answer is built from what was
+        written and returned, not read back."""
         now = utcnow()
-        header = {"order_id": order_id, "status": "reserved", "created_at": now, "released_at": None}
-        lines = [{"order_id": order_id, "sku": sku, "quantity": quantity} for sku, quantity in wanted.items()]
         takes = [{"take_sku": sku, "take_quantity": quantity, "take_at": now} for sku, quantity in wanted.items()]
-        stocks: dict[str, int] = {}
-        short: list[str] = []
-        # A connection, not an ORM session: nothing here needs the unit of work.
-        async with self.engine.begin() as connection:
-            if self.writes_in_one_statement:
-                values = takes[0] | bound_as("reservation_", header)
-                for n, line in enumerate(lines):
-                    values |= bound_as(f"line{n}_", line)
-                taken = [await connection.scalar(reserve_and_take_first_in_one_statement(len(lines)), values)]
-                remaining = takes[1:]
-            else:
+        taken: list[int | None]
+        if self.writes_in_one_statement and len(takes) == 1:
+            async with self.autocommit.connect() as connection:
+                taken = [await connection.scalar(TAKE_AND_RESERVE_ONE_LINE, takes[0] | {"order_id": order_id})]
+            if taken == [None]:
+                # Nothing was written. A retry of an order reserved earlier finds no stock to take
+                # either (it took it the first time): the first reservation is its answer.
+                if (earlier := await self._find(order_id)) is not None:
+                    return self._same_or_conflict(earlier, wanted), False, {}
+                async with self.autocommit.connect() as connection:
+                    await self._refuse_if_short(connection, taken, wanted)
+        else:
+            header = {"order_id": order_id, "status": "reserved", "created_at": now, "released_at": None}
+            lines = [{"order_id": order_id, "sku": sku, "quantity": quantity} for sku, quantity in wanted.items()]
+            # A connection, not an ORM session: nothing here needs the unit of work.
+            async with self.engine.begin() as connection:
                 await connection.execute(INSERT_RESERVATION, header)
                 await connection.execute(INSERT_RESERVATION_LINE, lines)
-                taken, remaining = [], takes
-            taken += [await connection.scalar(TAKE_STOCK, take) for take in remaining]
-            for sku, left in zip(wanted, taken, strict=True):
-                if left is None:
-                    short.append(sku)
-                else:
-                    stocks[sku] = left
-            if short:
-                await self._refuse(connection, short, wanted)
+                taken = [await connection.scalar(TAKE_STOCK, take) for take in takes]
+                await self._refuse_if_short(connection, taken, wanted)
+        stocks = {sku: left for sku, left in zip(wanted, taken, strict=True) if left is not None}
         reservation = ReservationRow(
             order_id=order_id,
             status="reserved",
@@ -238,6 +249,15 @@ class ReservationRepository:
             lines=[ReservationLineRow(order_id=order_id, sku=sku, quantity=q) for sku, q in wanted.items()],
         )
         return reservation, True, stocks
+
+    async def _refuse_if_short(
+        self, connection: AsyncConnection, taken: list[int | None], wanted: dict[str, int]
+    ) -> None:
+        """A 409 naming the skus short of stock (a 404 for unknown ones) when a TAKE_STOCK returned
+        nothing; raised inside the transaction, it rolls the reservation back."""
+        short = [sku for sku, left in zip(wanted, taken, strict=True) if left is None]
+        if short:
+            await self._refuse(connection, short, wanted)
 
     async def _refuse(self, connection: AsyncConnection, short: list[str], wanted: dict[str, int]) -> None:
         stock = dict(
