@@ -31,12 +31,14 @@ def test_one_statement_writes_send_four_statements_where_one_by_one_sends_nine(p
     assert [r["statements"] for r in results["one statement"]] == [4.0]
     assert [r["statements"] for r in results["one by one"]] == [9.0]
     for rounds in results.values():
-        assert rounds[0]["orders_per_second"] > 0 and rounds[0]["python_ms"] > 0
+        assert rounds[0]["orders_per_second"] > 0
+        assert rounds[0]["python_ms"] > 0
 
 
 def test_bad_arguments_and_an_unreachable_server_are_refused_with_a_message() -> None:
     refused = run_bench("--orders", "0")
-    assert refused.returncode == 2 and "--orders must be 1-100000" in refused.stderr
+    assert refused.returncode == 2
+    assert "--orders must be 1-100000" in refused.stderr
     unreachable = run_bench("--orders", "1", "--database-url", "postgresql+asyncpg://postgres@127.0.0.1:9")
     assert unreachable.returncode == 1
     assert "cannot use PostgreSQL at postgresql+asyncpg://postgres@127.0.0.1:9" in unreachable.stderr

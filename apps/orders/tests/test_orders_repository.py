@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.engine.default import CACHE_HIT
 from sqlalchemy.exc import IntegrityError
 
 from orders.__main__ import MIGRATIONS_DIR
@@ -83,3 +85,36 @@ async def _write_and_settle(database_url: str) -> None:
 def test_an_order_is_written_whole_and_settled_once(database_url: str) -> None:
     upgrade_to_head(MIGRATIONS_DIR, database_url)
     asyncio.run(_write_and_settle(database_url))
+
+
+async def _cache_use_of_a_second_checkout(database_url: str) -> list[tuple[str, object]]:
+    """(first words of each compiled statement, SQLAlchemy's compiled-cache answer) during the
+    second of two checkouts' writes."""
+    engine = create_engine(DatabaseSettings(database_url=database_url))
+    orders = OrderRepository(engine)
+    seen: list[tuple[str, object]] = []
+
+    def note(_conn: object, _cursor: object, statement: str, _params: object, context: Any, _many: bool) -> None:
+        if context.compiled is not None:
+            seen.append((" ".join(statement.split()[:3]), context.cache_hit))
+
+    try:
+        for round_number in range(2):
+            if round_number == 1:
+                event.listen(engine.sync_engine, "after_cursor_execute", note)
+            key = f"cache-{round_number}"
+            assert await orders.find_by_key(key) is None
+            placed = await orders.insert_pending(new_order(key), "req")
+            assert await orders.settle_pending(placed, "CONFIRMED", "stock reserved", "req")
+    finally:
+        await engine.dispose()
+    return seen
+
+
+def test_the_checkout_statements_are_compiled_once(database_url: str) -> None:
+    # A statement SQLAlchemy cannot key (a multi-row VALUES, say) is compiled on every execution:
+    # that alone cost about as much CPU as the one-statement writes saved (docs/performance.md).
+    upgrade_to_head(MIGRATIONS_DIR, database_url)
+    seen = asyncio.run(_cache_use_of_a_second_checkout(database_url))
+    assert len(seen) >= 3  # the key lookup, the order, the settle (more on SQLite: one per table)
+    assert [statement for statement, answer in seen if answer is not CACHE_HIT] == []

@@ -153,9 +153,9 @@ def written_columns(table: Table) -> tuple[str, ...]:
 
 def bound_insert(table: Table, prefix: str) -> Insert:
     """INSERT INTO table (written_columns) with each value bound as prefix + column name, to build
-    once and execute with a dict. Building a statement and its cache key on every call costs about
-    as much CPU as a round trip; the prefix is needed because SQLAlchemy keeps a column's own name
-    for its automatic binds."""
+    once and execute with a dict: no statement and cache key built per call, and one row per
+    statement, which SQLAlchemy's compiled cache keeps (a multi-row VALUES it compiles every time).
+    The prefix is needed because SQLAlchemy keeps a column's own name for its automatic binds."""
     return insert(table).values({name: bound_value(table, name, prefix) for name in written_columns(table)})
 
 
