@@ -99,7 +99,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
 
 
 # SQLAlchemy's own pre-ping sends a round trip on every pool checkout (three per checkout request
-# at orders; about 8% of a checkout's CPU). The test below answers the same question without one
+# at orders; 10.6% of orders' profile samples, docs/performance.md). The test below answers the
+# same question without one
 # for a connection in use: when PostgreSQL closes a connection (restart, failover, a terminated
 # backend) the driver sees its socket close within milliseconds and says so. Only a connection that
 # has sat unused for PING_AFTER_IDLE_SECONDS, which a firewall or NAT may have dropped without a
