@@ -1,7 +1,6 @@
 """What a checkout's database writes cost in CPU and statements, with the writes as one statement
-each sent as driver SQL (PostgreSQL's path), the same statements through SQLAlchemy's compiled path,
-and the writes one by one in a transaction (SQLite's path, run here on PostgreSQL), measured side by
-side in one run (docs/performance.md, issue 18's third pass).
+each (PostgreSQL's path) against the same writes one by one in a transaction (SQLite's path, run
+here on PostgreSQL), measured side by side in one run (docs/performance.md, "Checkout writes").
 
     .venv/bin/python bench/checkout_writes.py [--orders 2000] [--rounds 2] [--json]
 
@@ -39,10 +38,6 @@ from shopfloor_common.settings import DatabaseSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 16
-# What the code does on PostgreSQL; the same statements through SQLAlchemy's compiled path; and the
-# writes one by one in transactions, as on SQLite.
-ONE_STATEMENT, ONE_STATEMENT_COMPILED_PATH, ONE_BY_ONE = "one statement", "one statement, Core", "one by one"
-VARIANTS = (ONE_STATEMENT, ONE_STATEMENT_COMPILED_PATH, ONE_BY_ONE)
 HOT_SKU = "BENCH-HOT"
 CUSTOMER = Customer(name="Bench Buyer", email="buyer@example.com", address="1 Loop Road")
 
@@ -100,10 +95,8 @@ class Shop:
         finally:
             await admin.close()
 
-    def use(self, variant: str) -> None:
-        one_statement = variant != ONE_BY_ONE
-        self.orders.writes_in_one_statement = self.reservations.writes_in_one_statement = one_statement
-        self.orders.hot.on_driver = self.reservations.hot.on_driver = variant == ONE_STATEMENT
+    def one_statement_writes(self, on: bool) -> None:
+        self.orders.writes_in_one_statement = self.reservations.writes_in_one_statement = on
 
     async def checkout_writes(self) -> None:
         new = new_order()
@@ -115,8 +108,8 @@ class Shop:
             raise AssertionError(f"order {new.id} was not reserved and settled")
 
 
-async def measure(shop: Shop, orders: int, variant: str) -> dict[str, float]:
-    shop.use(variant)
+async def measure(shop: Shop, orders: int, one_statement: bool) -> dict[str, float]:
+    shop.one_statement_writes(one_statement)
     slots = asyncio.Semaphore(CONCURRENCY)
 
     async def one(work: Callable[[], Awaitable[None]]) -> None:
@@ -141,11 +134,11 @@ async def measure(shop: Shop, orders: int, variant: str) -> dict[str, float]:
 
 
 async def run(server: str, orders: int, rounds: int) -> dict[str, list[dict[str, float]]]:
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    results: dict[str, list[dict[str, float]]] = {"one statement": [], "one by one": []}
     async with Shop(server, f"bench_writes_{uuid.uuid4().hex[:8]}_") as shop:
         for round_number in range(rounds):
             for name in results:  # taking turns: both see the same machine
-                figures = await measure(shop, orders, name)
+                figures = await measure(shop, orders, one_statement=name == "one statement")
                 results[name].append(figures)
                 print(f"round {round_number + 1}/{rounds} {name}: {_line(figures)}", file=sys.stderr, flush=True)
     return results
@@ -180,7 +173,7 @@ def main() -> None:
         return
     for name, rounds in results.items():
         for figures in rounds:
-            print(f"{name:>20}: {_line(figures)}")
+            print(f"{name:>14}: {_line(figures)}")
 
 
 if __name__ == "__main__":

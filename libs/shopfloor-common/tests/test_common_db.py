@@ -318,25 +318,3 @@ async def test_only_a_connection_idle_long_enough_costs_a_ping(
                         await connection.scalar(text("SELECT 2"))
         finally:
             await engine.dispose()
-
-
-@pytest.mark.postgres
-async def test_driver_sql_runs_a_compiled_statement_and_refuses_a_naive_datetime(postgres_url: str) -> None:
-    from datetime import UTC, datetime
-
-    from sqlalchemy import bindparam, literal, select
-
-    from shopfloor_common.db import DriverSQL, UTCDateTime
-
-    engine = create_engine(DatabaseSettings(database_url=postgres_url))
-    statement = select(bindparam("at", type_=UTCDateTime()), literal("fixed"))
-    try:
-        driver_sql = DriverSQL(statement, engine)
-        at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-        assert driver_sql.arguments({"at": at}) == (at, "fixed")  # the literal travels with the statement
-        async with engine.connect() as connection:
-            assert await driver_sql.execute(connection, {"at": at}) == at
-            with pytest.raises(ValueError, match="naive datetime"):
-                await driver_sql.execute(connection, {"at": datetime(2026, 12, 1, 12, 0)})
-    finally:
-        await engine.dispose()

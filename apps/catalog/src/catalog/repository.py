@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from catalog.models import ProductRow, ReservationLineRow, ReservationRow
 from shopfloor_common.contracts.catalog import InsufficientStock, ProductCreate, ProductUpdate, ReservationLine
 from shopfloor_common.db import (
-    HotStatements,
     bound_value,
     session_factory,
     transaction,
@@ -190,7 +189,6 @@ class ReservationRepository:
         self.sessions = session_factory(engine)
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.writes_in_one_statement = writes_in_with(engine)
-        self.hot = HotStatements(engine)
 
     async def _find(self, order_id: str) -> ReservationRow | None:
         async with self.sessions() as session:
@@ -225,7 +223,7 @@ class ReservationRepository:
         taken: list[int | None]
         if self.writes_in_one_statement and len(takes) == 1:
             async with self.autocommit.connect() as connection:
-                taken = [await self.hot.run(connection, TAKE_AND_RESERVE_ONE_LINE, takes[0] | {"order_id": order_id})]
+                taken = [await connection.scalar(TAKE_AND_RESERVE_ONE_LINE, takes[0] | {"order_id": order_id})]
             if taken == [None]:
                 # Nothing was written. A retry of an order reserved earlier finds no stock to take
                 # either (it took it the first time): the first reservation is its answer.

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from orders.models import OrderEventRow, OrderLineRow, OrderRow
 from shopfloor_common.contracts.orders import HOLDS_STOCK, TRANSITIONS, Customer
 from shopfloor_common.db import (
-    HotStatements,
     bound_as,
     bound_insert,
     bound_value,
@@ -149,7 +148,6 @@ class OrderRepository:
         # A checkout's two writes (the PENDING order with its lines and event; the settle with its
         # event) take one round trip each where the database allows, instead of six and five.
         self.writes_in_one_statement = writes_in_with(engine)
-        self.hot = HotStatements(engine)
 
     async def get(self, order_id: str) -> OrderRow:
         async with self.sessions() as session:
@@ -162,7 +160,7 @@ class OrderRepository:
         # Nearly every checkout brings a new key: the miss is one indexed lookup of the id, and
         # only a replay loads the whole order.
         async with self.autocommit.connect() as connection:
-            order_id = await self.hot.run(connection, ORDER_ID_BY_KEY, {"by_idempotency_key": idempotency_key})
+            order_id = await connection.scalar(ORDER_ID_BY_KEY, {"by_idempotency_key": idempotency_key})
         return None if order_id is None else await self.get(order_id)
 
     async def insert_pending(self, new: NewOrder, request_id: str | None) -> OrderRow:
@@ -210,7 +208,7 @@ class OrderRepository:
             for n, line in enumerate(lines):
                 values |= bound_as(f"line{n}_", line)
             async with self.autocommit.connect() as connection:
-                await self.hot.run(connection, insert_order_in_one_statement(len(lines)), values)
+                await connection.execute(insert_order_in_one_statement(len(lines)), values)
         else:
             async with self.engine.begin() as connection:
                 await connection.execute(INSERT_ORDER, order)
@@ -259,7 +257,7 @@ class OrderRepository:
         }
         if self.writes_in_one_statement:
             async with self.autocommit.connect() as connection:
-                if await self.hot.run(connection, SETTLE_IN_ONE_STATEMENT, event) is None:
+                if await connection.scalar(SETTLE_IN_ONE_STATEMENT, event) is None:
                     return False
         else:
             async with self.engine.begin() as connection:

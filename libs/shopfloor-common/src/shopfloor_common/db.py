@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from shopfloor_common.extras import missing_extra
 from shopfloor_common.settings import DatabaseSettings
@@ -17,17 +17,9 @@ try:
     from sqlalchemy import DateTime, Insert, Table, bindparam, event, insert, text
     from sqlalchemy.engine import Connection, Dialect, make_url
     from sqlalchemy.exc import InvalidatePoolError
-    from sqlalchemy.ext.asyncio import (
-        AsyncConnection,
-        AsyncEngine,
-        AsyncSession,
-        async_sessionmaker,
-        create_async_engine,
-    )
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
     from sqlalchemy.pool import NullPool
-    from sqlalchemy.sql.base import Executable
-    from sqlalchemy.sql.compiler import SQLCompiler
-    from sqlalchemy.sql.elements import BindParameter, ClauseElement
+    from sqlalchemy.sql.elements import BindParameter
     from sqlalchemy.types import TypeDecorator
 except ModuleNotFoundError as exc:
     raise missing_extra(__name__, "db", exc) from exc
@@ -166,55 +158,6 @@ def bound_insert(table: Table, prefix: str) -> Insert:
     statement, which SQLAlchemy's compiled cache keeps (a multi-row VALUES it compiles every time).
     The prefix is needed because SQLAlchemy keeps a column's own name for its automatic binds."""
     return insert(table).values({name: bound_value(table, name, prefix) for name in written_columns(table)})
-
-
-class DriverSQL:
-    """A Core statement compiled once for an engine's dialect and run with exec_driver_sql: still on
-    SQLAlchemy's connection (its pool, its IntegrityError and disconnect handling), without its
-    per-execution compiled-cache lookup, parameter processing and result typing, about 0.1 ms of
-    CPU per statement (bench/checkout_writes.py). For statements on a checkout's hot path whose
-    values need no conversion by the dialect (str, int, bool, None, aware datetimes); a naive
-    datetime is refused as UTCDateTime refuses it."""
-
-    def __init__(self, statement: ClauseElement, engine: AsyncEngine) -> None:
-        compiled = cast(SQLCompiler, statement.compile(dialect=engine.dialect))
-        self.sql = compiled.string
-        self.names = tuple(compiled.positiontup or ())
-        # Values the statement carries itself (literals, a NULL), by their rendered names.
-        self.constants = {name: compiled.binds[name].effective_value for name in self.names}
-
-    def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        arguments = tuple(values[name] if name in values else self.constants[name] for name in self.names)
-        for value in arguments:
-            if isinstance(value, datetime) and value.tzinfo is None:
-                raise ValueError("naive datetime: pass a timezone-aware value")
-        return arguments
-
-    async def execute(self, connection: AsyncConnection, values: Mapping[str, Any]) -> Any:
-        """Run it; the first column of the first row, or None (also when it returns no rows)."""
-        result = await connection.exec_driver_sql(self.sql, self.arguments(values))
-        return result.scalar() if result.returns_rows else None
-
-
-class HotStatements:
-    """Runs a repository's hot-path statements: on asyncpg as DriverSQL, each compiled once, and
-    elsewhere (SQLite's driver needs SQLAlchemy's value conversion) through SQLAlchemy's compiled
-    path. `on_driver = False` forces the latter (bench/checkout_writes.py compares the two)."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.on_driver = engine.dialect.driver == "asyncpg"
-        self._compiled: dict[Executable, DriverSQL] = {}
-
-    async def run(self, connection: AsyncConnection, statement: Executable, values: Mapping[str, Any]) -> Any:
-        """The first column of the first row, or None (also when the statement returns no rows)."""
-        if self.on_driver:
-            driver_sql = self._compiled.get(statement)
-            if driver_sql is None:
-                driver_sql = self._compiled[statement] = DriverSQL(cast(ClauseElement, statement), self.engine)
-            return await driver_sql.execute(connection, values)
-        result = await connection.execute(statement, values)
-        return result.scalar() if result.returns_rows else None
 
 
 def bound_as(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
