@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shopfloor_common.db import create_engine, database_check, session_factory, transaction, upgrade_to_head
 from shopfloor_common.service_cli import run_service_cli
@@ -225,13 +227,21 @@ async def test_pre_ping_replaces_pooled_connections_the_server_has_dropped(postg
     # pre-ping the next request gets a fresh connection, without a round trip (the driver has seen
     # the socket close); without it, the request fails (which is what the incident-db-failover lab
     # makes learners find).
+    async def terminate() -> None:
+        assert await _terminate_backends(postgres_url) == 1
+
     engine = create_engine(DatabaseSettings(database_url=postgres_url, db_pool_pre_ping=pre_ping))
+    await _request_after(engine, terminate, served=pre_ping)
+
+
+async def _request_after(engine: AsyncEngine, break_connections: Callable[[], Awaitable[None]], served: bool) -> None:
+    """One request pools a connection, break_connections() kills it, and the next request is
+    served (on a fresh connection) or fails; the engine is disposed of afterwards."""
     try:
         async with engine.connect() as connection:
             assert await connection.scalar(text("SELECT 1")) == 1
-        assert await _terminate_backends(postgres_url) == 1
-
-        if pre_ping:
+        await break_connections()
+        if served:
             async with engine.connect() as connection:
                 assert await connection.scalar(text("SELECT 2")) == 2
         else:
@@ -304,17 +314,9 @@ async def test_only_a_connection_idle_long_enough_costs_a_ping(
     url = make_url(postgres_url)
     relay = SilentDropProxy(url.port or 5432)
     async with relay as port:
-        engine = create_engine(DatabaseSettings(database_url=url.set(port=port).render_as_string(hide_password=False)))
-        try:
-            async with engine.connect() as connection:
-                assert await connection.scalar(text("SELECT 1")) == 1
+
+        async def drop() -> None:
             relay.drop_silently()
-            if idle_enough:
-                async with engine.connect() as connection:
-                    assert await connection.scalar(text("SELECT 2")) == 2
-            else:
-                with pytest.raises(DBAPIError):
-                    async with engine.connect() as connection:
-                        await connection.scalar(text("SELECT 2"))
-        finally:
-            await engine.dispose()
+
+        engine = create_engine(DatabaseSettings(database_url=url.set(port=port).render_as_string(hide_password=False)))
+        await _request_after(engine, drop, served=idle_enough)
