@@ -4,8 +4,9 @@ here on PostgreSQL), measured side by side in one run (docs/performance.md, "Che
 
     .venv/bin/python bench/checkout_writes.py [--orders 2000] [--rounds 2] [--json]
 
-One "order" is what orders and catalog write for a checkout: orders looks the Idempotency-Key up,
-writes the PENDING order (order, line, event) and settles it (UPDATE + event); catalog reserves
+One "order" is what orders and catalog write for a checkout: orders writes the PENDING order
+(order, line, event; the Idempotency-Key is looked up only when that insert finds it taken) and
+settles it (UPDATE + event); catalog reserves
 one unit of one hot product (reservation, line, guarded stock UPDATE). 16 run at once, as the
 bench's 16 VUs do. CPU is this process's (the repositories' Python: SQLAlchemy, asyncpg) and the
 PostgreSQL backends' of the two databases, read from /proc (shopfloor.measure.cpu); statements
@@ -100,8 +101,6 @@ class Shop:
 
     async def checkout_writes(self) -> None:
         new = new_order()
-        if await self.orders.find_by_key(new.idempotency_key) is not None:
-            raise AssertionError("a fresh Idempotency-Key was found")
         row = await self.orders.insert_pending(new, "bench")
         _, created, _ = await self.reservations.reserve(new.id, [ReservationLine(sku=HOT_SKU, quantity=1)])
         if not created or not await self.orders.settle_pending(row, "CONFIRMED", "stock reserved", "bench"):

@@ -75,3 +75,30 @@ async def test_five_concurrent_retries_make_one_order_and_one_reservation(
         listing = (await shop.orders.get("/orders")).json()
         assert listing["total"] == 1
         assert [e["to_status"] for e in listing["items"][0]["events"]] == ["PENDING", "CONFIRMED"]
+
+
+async def test_a_retry_gets_its_order_when_the_price_lookup_would_refuse_it(shop: Shop) -> None:
+    # The key is looked up only when the checkout would be refused (service.place): a retry must
+    # still get its order when the sku is gone since, or catalog is down.
+    await shop.add_product("MUG-001", stock=5)
+    first = await shop.checkout(("MUG-001", 2), key="retry-key-0005")
+    assert first.status_code == 201, first.text
+    assert (await shop.catalog.delete("/products/MUG-001", headers=ADMIN)).status_code == 204
+    sku_gone = await shop.checkout(("MUG-001", 2), key="retry-key-0005")
+    new_key_sku_gone = await shop.checkout(("MUG-001", 2), key="retry-key-0006")
+    await asyncio.to_thread(shop.catalog_server.stop)
+    try:
+        catalog_down = await shop.checkout(("MUG-001", 2), key="retry-key-0005")
+        new_key_catalog_down = await shop.checkout(("MUG-001", 2), key="retry-key-0007")
+        other_body_catalog_down = await shop.checkout(("MUG-001", 1), key="retry-key-0005")
+    finally:
+        await asyncio.to_thread(shop.catalog_server.start)
+
+    for again in (sku_gone, catalog_down):
+        assert (again.status_code, again.headers["idempotent-replayed"]) == (201, "true"), again.text
+        assert again.json() == first.json()
+    assert_problem(new_key_sku_gone, 422, mentions="MUG-001")
+    assert_problem(new_key_catalog_down, 503)
+    assert_problem(other_body_catalog_down, 409, mentions="Idempotency-Key")
+    assert shop.catalog_server.faults.reservation_posts == 1
+    assert (await shop.orders.get("/orders")).json()["total"] == 1
