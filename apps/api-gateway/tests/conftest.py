@@ -323,6 +323,7 @@ def open_gateway(stub: StubCatalog, orders_stub: StubOrders) -> OpenGateway:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, client=(client_address, 50000))
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                client.app = app  # type: ignore[attr-defined]
                 yield client
 
     return open_

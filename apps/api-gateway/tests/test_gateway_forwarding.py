@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
+
+from shopfloor_common.fast_routes import documented_routes_only, fast_routes, parity_view
 
 if TYPE_CHECKING:
-    from conftest import OpenGateway, StubCatalog
+    from conftest import OpenGateway, StubCatalog, StubOrders
 
 PROBLEM_JSON = "application/problem+json"
 NEW_PRODUCT = {"sku": "LAMP-9", "name": "Lamp", "category": "home", "price_cents": 4500, "stock": 3}
@@ -298,20 +302,71 @@ def _fast_path_count(metrics: str) -> float:
     return sum(float(line.removeprefix(sample)) for line in metrics.splitlines() if line.startswith(sample))
 
 
-async def test_product_read_fast_path_validates_like_the_documented_route(
-    stub: StubCatalog, open_gateway: OpenGateway
+CHECKOUT = {"items": [{"sku": "MUG-001", "quantity": 1}], "customer": {"name": "Ada", "email": "ada@example.com"}}
+JSON = {"content-type": "application/json"}
+# name -> (method, path, headers, body, whether an Idempotency-Key is sent); keys are made per pass.
+FAST_ROUTE_CASES: dict[str, tuple[str, str, dict[str, str], bytes, bool]] = {
+    "product": ("GET", "/api/products/MUG-001", {}, b"", False),
+    "product, bad sku": ("GET", "/api/products/bad%20sku!", {}, b"", False),
+    "product, sku too long": ("GET", "/api/products/" + "A" * 65, {}, b"", False),
+    "checkout": ("POST", "/api/orders", JSON, orjson.dumps(CHECKOUT), True),
+    "checkout, no key": ("POST", "/api/orders", JSON, orjson.dumps(CHECKOUT), False),
+    "checkout, bad key": ("POST", "/api/orders", {**JSON, "Idempotency-Key": "x"}, orjson.dumps(CHECKOUT), False),
+    "checkout, no items": ("POST", "/api/orders", JSON, orjson.dumps({**CHECKOUT, "items": []}), True),
+    "checkout, not JSON": ("POST", "/api/orders", JSON, b"{", True),
+    "checkout, text/plain": ("POST", "/api/orders", {"content-type": "text/plain"}, orjson.dumps(CHECKOUT), True),
+}
+
+
+async def _fast_route_answers(client: httpx.AsyncClient, pass_name: str, upstream: list[Any]) -> dict[str, Any]:
+    answers = {}
+    for name, (method, path, headers, body, with_key) in FAST_ROUTE_CASES.items():
+        key = {"Idempotency-Key": f"parity-{pass_name}-{name.replace(' ', '').replace(',', '')}"} if with_key else {}
+        upstream.clear()
+        response = await client.request(method, path, content=body, headers={**headers, **key})
+        forwarded = [(seen.method, seen.path, seen.body) for seen in upstream]
+        view = parity_view(
+            response.status_code, response.headers, response.content, frozenset({"id", "request_id"}), ["location"]
+        )
+        answers[name] = (view, forwarded)
+    return answers
+
+
+async def test_the_fast_routes_answer_as_the_documented_routes(
+    stub: StubCatalog, orders_stub: StubOrders, open_gateway: OpenGateway
 ) -> None:
     async with open_gateway() as client:
+        app: FastAPI = client.app  # type: ignore[attr-defined]
+        routes = {route.path: route for route in fast_routes(app)}
         before = _fast_path_count((await client.get("/metrics")).text)
-        refused = await client.get("/api/products/bad%20sku!")
+        fast = await _fast_route_answers(client, "p", stub.requests)
+        fast_orders = list(orders_stub.requests)
+        orders_stub.reset()
+        with documented_routes_only(app):
+            documented = await _fast_route_answers(client, "p", stub.requests)
+        documented_orders = list(orders_stub.requests)
         spec = (await client.get("/api/openapi.json")).json()
         after = _fast_path_count((await client.get("/metrics")).text)
 
-    assert refused.status_code == 422
-    assert refused.headers["content-type"].startswith(PROBLEM_JSON)
-    assert [e["field"] for e in refused.json()["errors"]] == ["sku"]
-    assert stub.requests == []  # refused before catalog
-    assert "get" in spec["paths"]["/api/products/{sku}"]  # still documented
-    # Counted (and access-logged) under its template, not <unmatched>: the product-read SLO
-    # selects this route. Compared before and after, as the metrics registry is the process's.
-    assert after == before + 1
+    assert fast == documented
+    assert [(seen.method, seen.path, seen.body) for seen in fast_orders] == [
+        (seen.method, seen.path, seen.body) for seen in documented_orders
+    ]
+    statuses = {name: answer[0][0] for name, answer in fast.items()}
+    assert statuses == {
+        "product": 200,
+        "checkout": 201,
+        **{name: 422 for name in FAST_ROUTE_CASES if name not in {"product", "checkout"}},
+    }
+    assert fast["product, bad sku"][1] == []  # refused before catalog
+    assert [e["field"] for e in fast["product, bad sku"][0][3]["errors"]] == ["sku"]
+    assert len(fast_orders) == 1  # only the valid checkout reached orders
+    assert "get" in spec["paths"]["/api/products/{sku}"]  # both still documented
+    assert "post" in spec["paths"]["/api/orders"]
+    # Both paths were taken.
+    assert (routes["/api/products/{sku}"].served, routes["/api/products/{sku}"].declined) == (1, 2)
+    assert (routes["/api/orders"].served, routes["/api/orders"].declined) == (1, 5)
+    # Counted (and access-logged) under its template, not <unmatched>, on either path: the
+    # product-read SLO selects this route. Compared before and after, as the metrics registry is
+    # the process's.
+    assert after == before + 4

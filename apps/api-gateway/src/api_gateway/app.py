@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from api_gateway.proxy import UpstreamProxy
 from api_gateway.ratelimit import RateLimitMiddleware, create_rate_limiter
-from api_gateway.routes import API_PREFIX, orders_router, product_read_fast_path, products_router
+from api_gateway.routes import API_PREFIX, add_fast_routes, orders_router, products_router
 from api_gateway.settings import GatewaySettings
 from shopfloor_common.app import create_service_app
 from shopfloor_common.client import ClientPolicy, ServiceClient
@@ -79,9 +79,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         redoc_url=None,
     )
     catalog_proxy = UpstreamProxy(catalog, API_PREFIX)
+    orders_proxy = UpstreamProxy(orders, API_PREFIX)
     app.include_router(products_router(catalog_proxy, settings.image_upload_max_bytes))
-    app.router.routes.insert(0, product_read_fast_path(catalog_proxy))
-    app.include_router(orders_router(UpstreamProxy(orders, API_PREFIX)))
+    app.include_router(orders_router(orders_proxy))
+    add_fast_routes(app, catalog_proxy, orders_proxy)
 
     # Appended, so both sit inside the observability middleware create_service_app added: CORS
     # preflights and 429s then carry X-Request-ID and are counted in the metrics, and CORS sits

@@ -13,22 +13,19 @@ again would cost a catalog call per order read and could only show a name the or
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Security
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
+from pydantic import TypeAdapter
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from api_gateway.proxy import UpstreamProxy, forwarded_headers
 from shopfloor_common.auth import ADMIN_KEY_HEADER, BEFORE_VALIDATION, check_admin_key
 from shopfloor_common.contracts.catalog import (
     IMAGE_UPLOAD_OPENAPI,
     MAX_PAGE_SIZE,
-    SKU_PATTERN,
     OrderId,
     Product,
     ProductCreate,
@@ -45,6 +42,7 @@ from shopfloor_common.contracts.orders import (
     TransitionRequest,
 )
 from shopfloor_common.errors import Problem
+from shopfloor_common.fast_routes import add_fast_route, json_body_as, valid_as
 
 API_PREFIX = "/api"
 
@@ -109,42 +107,6 @@ def _json_response(model: type[Any], description: str) -> dict[str, Any]:
     return {"model": model, "description": description}
 
 
-class _NamedRoute(Route):
-    """A plain Starlette route that puts itself in the scope as FastAPI's own routes do: FastAPI's
-    router sets scope["route"] only for an APIRoute, and the metrics and the access log take the
-    route template from there (else the request counts as <unmatched>)."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = self
-        await super().handle(scope, receive, send)
-
-
-def product_read_fast_path(catalog: UpstreamProxy) -> Route:
-    """`GET /api/products/{sku}` as a plain Starlette route, ahead of the documented FastAPI route.
-
-    The busiest read of the shop: measured side by side on this 2-core machine, FastAPI's
-    per-request machinery (dependency solving, parameter validation, the nested included
-    routers) took the gateway from ~1,280 to ~770 req/s on this route, below the 0.40
-    gateway/direct target (docs/performance.md). The behaviour is the documented route's: the
-    same sku pattern (422 problem+json naming `sku`), the same forwarding, the same middleware.
-    """
-    sku_pattern = re.compile(SKU_PATTERN)
-
-    async def read_product(request: Request) -> Response:
-        sku: str = request.path_params["sku"]
-        if not sku_pattern.match(sku):
-            raise Problem(
-                422,
-                "invalid request: sku",
-                type_="validation",
-                title="Invalid request",
-                errors=[{"field": "sku", "in": "path", "message": f"String should match pattern '{SKU_PATTERN}'"}],
-            )
-        return await catalog.forward("GET", f"/products/{sku}", headers=forwarded_headers(request))
-
-    return _NamedRoute(f"{API_PREFIX}/products/{{sku}}", read_product, methods=["GET"], include_in_schema=False)
-
-
 def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     admin = [Security(admin_route(catalog))]
@@ -176,7 +138,7 @@ def products_router(catalog: UpstreamProxy, image_upload_max_bytes: int) -> APIR
         responses={200: _json_response(Product, "The product"), **ITEM_PROBLEMS},
     )
     async def get_product(sku: Sku, request: Request) -> Response:
-        # Documents the route; requests are served by product_read_fast_path() (see there).
+        # Valid requests are served by add_fast_routes()' route (see there); this one answers the rest.
         return await catalog.forward("GET", f"/products/{sku}", headers=forwarded_headers(request))
 
     @router.post(
@@ -297,11 +259,8 @@ def orders_router(orders: UpstreamProxy) -> APIRouter:
         },
     )
     async def create_order(order: OrderCreate, idempotency_key: IdempotencyKeyHeader, request: Request) -> Response:
-        # The key makes a repeat harmless (orders answers it with the order it already made), so a
-        # checkout lost to a timeout or a 503 is retried here rather than left to the client.
-        return await orders.forward(
-            "POST", "/orders", body=await request.body(), headers=_json_headers(request), idempotent=True
-        )
+        # Valid requests are served by add_fast_routes()' route (see there); this one answers the rest.
+        return await forward_checkout(orders, request, await request.body())
 
     @router.get(
         "/orders",
@@ -395,3 +354,38 @@ async def read_capped_body(request: Request, max_bytes: int) -> bytes:
         if len(body) > max_bytes:
             raise too_large()
     return bytes(body)
+
+
+async def forward_checkout(orders: UpstreamProxy, request: Request, body: bytes) -> Response:
+    # The key makes a repeat harmless (orders answers it with the order it already made), so a
+    # checkout lost to a timeout or a 503 is retried here rather than left to the client.
+    return await orders.forward("POST", "/orders", body=body, headers=_json_headers(request), idempotent=True)
+
+
+SKU = TypeAdapter(Sku)
+IDEMPOTENCY_KEY = TypeAdapter(IdempotencyKey)
+
+
+def add_fast_routes(app: FastAPI, catalog: UpstreamProxy, orders: UpstreamProxy) -> None:
+    """The product read and the checkout without FastAPI's per-request machinery
+    (shopfloor_common.fast_routes); the documented routes answer whatever these leave.
+
+    The product read is the busiest route of the shop: measured side by side on this 2-core
+    machine, FastAPI's per-request machinery took the gateway from ~1,280 to ~770 req/s on it,
+    below the 0.40 gateway/direct target (docs/performance.md)."""
+
+    async def read_product(request: Request, _: bytes) -> Response | None:
+        sku = valid_as(SKU, request.path_params["sku"])
+        if sku is None:
+            return None
+        return await catalog.forward("GET", f"/products/{sku}", headers=forwarded_headers(request))
+
+    async def create_order(request: Request, body: bytes) -> Response | None:
+        if valid_as(IDEMPOTENCY_KEY, request.headers.get("idempotency-key")) is None:
+            return None
+        if json_body_as(OrderCreate, request, body) is None:
+            return None
+        return await forward_checkout(orders, request, body)
+
+    add_fast_route(app, "GET", f"{API_PREFIX}/products/{{sku}}", read_product)
+    add_fast_route(app, "POST", f"{API_PREFIX}/orders", create_order)

@@ -7,7 +7,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -31,6 +32,7 @@ from shopfloor_common.contracts.catalog import (
     ReservationRequest,
 )
 from shopfloor_common.errors import Problem
+from shopfloor_common.fast_routes import add_fast_route, json_body_as
 
 JSON = "application/json"
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -49,6 +51,16 @@ ADMIN_PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "X-API-Key missing"},
     403: {"description": "X-API-Key wrong"},
 }
+
+
+class ProductListParams(BaseModel):
+    """The query of `GET /products`, for the documented route and the fast one alike."""
+
+    q: str | None = Field(default=None, max_length=200, description="Text to find in sku, name or description.")
+    category: str | None = Field(default=None, max_length=64)
+    skus: str | None = Field(default=None, max_length=6600, description="Comma-separated skus to fetch.")
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
 
 
 @dataclass
@@ -75,6 +87,36 @@ class CatalogContext:
             updated_at=row.updated_at,
         )
 
+    async def product_page(self, params: ProductListParams) -> Response:
+        skus = params.skus
+        sku_list = sorted({s.strip() for s in skus.split(",") if s.strip()}) if skus is not None else None
+        if sku_list is not None and len(sku_list) > MAX_PAGE_SIZE:
+            raise Problem(422, f"skus: at most {MAX_PAGE_SIZE} skus", type_="validation", field="skus")
+        query = ProductQuery(
+            q=params.q, category=params.category, skus=sku_list, limit=params.limit, offset=params.offset
+        )
+
+        async def produce() -> tuple[bytes, dict[str, int]]:
+            rows, total = await self.products.search(query)
+            page = ProductPage(
+                items=[self.to_product(r) for r in rows], total=total, limit=params.limit, offset=params.offset
+            )
+            return page.model_dump_json().encode(), {r.sku: r.stock for r in rows}
+
+        key = (
+            f"{params.q}|{params.category}|{','.join(sku_list) if sku_list is not None else ''}"
+            f"|{params.limit}|{params.offset}"
+        )
+        return Response(await self.reads.page(key, produce, self.products.stocks), media_type=JSON)
+
+    async def reserve(self, body: ReservationRequest) -> Response:
+        started = time.monotonic()
+        row, created, stocks = await self.reservations.reserve(body.order_id, body.items)
+        if created:
+            # Only the reserved skus' stock changed: the cache keeps every product (read_cache.py).
+            await self.reads.stock_changed(stocks, started)
+        return Response(to_reservation(row).model_dump_json(), status_code=201 if created else 200, media_type=JSON)
+
     async def invalidate(self, *skus: str) -> None:
         """After an admin write: every cached product, and the stock of these skus."""
         await self.reads.invalidate_products(*skus)
@@ -96,25 +138,9 @@ def build_router(context: CatalogContext) -> APIRouter:
     admin = [Depends(require_admin)]
 
     @router.get("/products", response_model=ProductPage, responses=PROBLEMS, tags=["products"])
-    async def list_products(
-        q: Annotated[str | None, Query(max_length=200, description="Text to find in sku, name or description.")] = None,
-        category: Annotated[str | None, Query(max_length=64)] = None,
-        skus: Annotated[str | None, Query(max_length=6600, description="Comma-separated skus to fetch.")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    ) -> Response:
-        sku_list = sorted({s.strip() for s in skus.split(",") if s.strip()}) if skus is not None else None
-        if sku_list is not None and len(sku_list) > MAX_PAGE_SIZE:
-            raise Problem(422, f"skus: at most {MAX_PAGE_SIZE} skus", type_="validation", field="skus")
-        query = ProductQuery(q=q, category=category, skus=sku_list, limit=limit, offset=offset)
-
-        async def produce() -> tuple[bytes, dict[str, int]]:
-            rows, total = await context.products.search(query)
-            page = ProductPage(items=[context.to_product(r) for r in rows], total=total, limit=limit, offset=offset)
-            return page.model_dump_json().encode(), {r.sku: r.stock for r in rows}
-
-        key = f"{q}|{category}|{','.join(sku_list) if sku_list is not None else ''}|{limit}|{offset}"
-        return Response(await context.reads.page(key, produce, context.products.stocks), media_type=JSON)
+    async def list_products(params: Annotated[ProductListParams, Query()]) -> Response:
+        # Most requests are served by add_fast_routes()' route (see there); this one answers the rest.
+        return await context.product_page(params)
 
     @router.get("/products/{sku}", response_model=Product, responses=PROBLEMS, tags=["products"])
     async def get_product(sku: SkuPath) -> Response:
@@ -213,15 +239,9 @@ def build_router(context: CatalogContext) -> APIRouter:
             409: {"description": "Not enough stock (`insufficient`), or the order id has other items"},
         },
     )
-    async def reserve(body: ReservationRequest, response: Response) -> Reservation:
-        started = time.monotonic()
-        row, created, stocks = await context.reservations.reserve(body.order_id, body.items)
-        if created:
-            # Only the reserved skus' stock changed: the cache keeps every product (read_cache.py).
-            await context.reads.stock_changed(stocks, started)
-        else:
-            response.status_code = 200
-        return to_reservation(row)
+    async def reserve(body: ReservationRequest) -> Response:
+        # Valid requests are served by add_fast_routes()' route (see there); this one answers the rest.
+        return await context.reserve(body)
 
     @router.get("/reservations/{order_id}", response_model=Reservation, responses=PROBLEMS, tags=["reservations"])
     async def get_reservation(order_id: OrderIdPath) -> Reservation:
@@ -280,3 +300,25 @@ async def read_uploaded_image(request: Request, max_bytes: int) -> bytes:
     if not data:
         raise Problem(422, "image: the file is empty", type_="validation", field="image")
     return data
+
+
+def add_fast_routes(app: FastAPI, context: CatalogContext) -> None:
+    """orders' two calls per checkout (the price lookup and the reservation) without FastAPI's
+    per-request machinery (shopfloor_common.fast_routes); the documented routes answer the rest."""
+
+    async def list_products(request: Request, _: bytes) -> Response | None:
+        query = request.query_params
+        if len(query.keys()) != len(query.multi_items()):
+            return None  # a parameter given twice: the documented route decides which counts
+        try:
+            params = ProductListParams.model_validate(dict(query))
+        except ValidationError:
+            return None
+        return await context.product_page(params)
+
+    async def reserve(request: Request, raw_body: bytes) -> Response | None:
+        body = json_body_as(ReservationRequest, request, raw_body)
+        return None if body is None else await context.reserve(body)
+
+    add_fast_route(app, "GET", "/products", list_products)
+    add_fast_route(app, "POST", "/reservations", reserve)

@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from catalog.api import CatalogContext, build_router
+from catalog.api import CatalogContext, add_fast_routes, build_router
 from catalog.images import ImageStorage, IoFaultingStorage, LocalImageStorage, S3ImageStorage
 from catalog.read_cache import ProductReadCache
 from catalog.repository import ProductRepository, ReservationRepository
@@ -60,5 +60,6 @@ def create_app(settings: CatalogSettings) -> FastAPI:
         faults=faults,
     )
     app.include_router(build_router(context))
+    add_fast_routes(app, context)
     app.state.context = context
     return app

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from orders.api import build_router
+from orders.api import add_fast_routes, build_router
 from orders.catalog_client import CatalogStock
 from orders.reconciler import Reconciler
 from orders.repository import OrderRepository
@@ -73,6 +73,7 @@ def create_app(settings: OrdersSettings) -> FastAPI:
         faults=faults,
     )
     app.include_router(build_router(service, settings))
+    add_fast_routes(app, service)
     app.state.service = service
     app.state.reconciler = reconciler
     return app
