@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCAL_PACKAGES := libs/shopfloor-common $(wildcard apps/*) tools/shopfloor
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run observe chaos test lint format typecheck pytest mutate bench bench-writes bench-startup load-smoke load load-stress load-spike load-soak render images screenshots lock clean
+.PHONY: help venv run observe chaos test lint format typecheck pytest mutate bench bench-writes bench-routes bench-startup load-smoke load load-stress load-spike load-soak render images screenshots lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -124,6 +124,9 @@ load-soak: $(STAMP) ## k6 soak: 10 shoppers/s for DURATION (default 10m)
 
 bench-writes: $(STAMP) ## CPU and statements of a checkout's database writes, one statement each vs one by one (PostgreSQL)
 	$(BIN)/python bench/checkout_writes.py
+
+bench-routes: $(STAMP) ## CPU per checkout-shaped request: documented FastAPI route vs its fast route (in process)
+	$(BIN)/python bench/route_overhead.py
 
 bench-startup: $(STAMP) ## how long `make run` takes to be up (fresh state; bench/startup.py compares checkouts)
 	$(BIN)/python bench/startup.py . --rounds 3
