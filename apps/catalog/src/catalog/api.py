@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from catalog.images import IMAGE_NAME, MEDIA_TYPES, ImageStorage, image_name, sniff_image
-from catalog.models import ProductRow, ReservationRow
+from catalog.models import ProductRow, ReservationView
 from catalog.read_cache import ProductReadCache
 from catalog.repository import ProductQuery, ProductRepository, ReservationRepository
 from catalog.settings import CatalogSettings
@@ -122,7 +122,7 @@ class CatalogContext:
         await self.reads.invalidate_products(*skus)
 
 
-def to_reservation(row: ReservationRow) -> Reservation:
+def to_reservation(row: ReservationView) -> Reservation:
     return Reservation(
         order_id=row.order_id,
         status="released" if row.status == "released" else "reserved",

@@ -18,7 +18,14 @@ from sqlalchemy import Select, Table, bindparam, func, insert, literal, null, or
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from catalog.models import ProductRow, ReservationLineRow, ReservationRow
+from catalog.models import (
+    PlacedReservation,
+    PlacedReservationLine,
+    ProductRow,
+    ReservationLineRow,
+    ReservationRow,
+    ReservationView,
+)
 from shopfloor_common.contracts.catalog import InsufficientStock, ProductCreate, ProductUpdate, ReservationLine
 from shopfloor_common.db import (
     bound_value,
@@ -202,7 +209,7 @@ class ReservationRepository:
 
     async def reserve(
         self, order_id: str, lines: Sequence[ReservationLine]
-    ) -> tuple[ReservationRow, bool, dict[str, int]]:
+    ) -> tuple[ReservationView, bool, dict[str, int]]:
         """Reserve every line or none. Returns (reservation, created, stock left per sku reserved)."""
         wanted = merge_lines(lines)
         try:
@@ -211,7 +218,9 @@ class ReservationRepository:
             # The same order id raced us and won; its reservation is the answer.
             return self._same_or_conflict(await self.get(order_id), wanted), False, {}
 
-    async def _reserve_once(self, order_id: str, wanted: dict[str, int]) -> tuple[ReservationRow, bool, dict[str, int]]:
+    async def _reserve_once(
+        self, order_id: str, wanted: dict[str, int]
+    ) -> tuple[ReservationView, bool, dict[str, int]]:
         """The reservation and its lines are inserted first (the primary key claims the order id: a
         twin fails there, and reserve() answers it with the first), then each product's guarded
         TAKE_STOCK in sku order, then the commit: a product row's lock is held for one round trip
@@ -241,12 +250,12 @@ class ReservationRepository:
                 taken = [await connection.scalar(TAKE_STOCK, take) for take in takes]
                 await self._refuse_if_short(connection, taken, wanted)
         stocks = {sku: left for sku, left in zip(wanted, taken, strict=True) if left is not None}
-        reservation = ReservationRow(
+        reservation = PlacedReservation(
             order_id=order_id,
             status="reserved",
             created_at=now,
             released_at=None,
-            lines=[ReservationLineRow(order_id=order_id, sku=sku, quantity=q) for sku, q in wanted.items()],
+            lines=[PlacedReservationLine(order_id=order_id, sku=sku, quantity=q) for sku, q in wanted.items()],
         )
         return reservation, True, stocks
 

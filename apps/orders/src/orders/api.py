@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Response
 from pydantic import TypeAdapter
 from starlette.requests import Request
 
-from orders.models import OrderRow
+from orders.models import OrderView
 from orders.service import OrderService
 from orders.settings import OrdersSettings
 from shopfloor_common.auth import admin_guard
@@ -46,7 +46,7 @@ INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input;
 PROBLEMS: dict[int | str, dict[str, Any]] = {**INVALID, 404: {"description": "No such order"}}
 
 
-def to_order(row: OrderRow) -> Order:
+def to_order(row: OrderView) -> Order:
     return Order(
         id=row.id,
         status=row.status,

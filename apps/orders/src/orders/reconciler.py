@@ -64,13 +64,13 @@ class Reconciler:
             row = await self.orders.get(order_id)
             if row.status == "PENDING":
                 age = (utcnow() - row.created_at).total_seconds()
-                row = await self.service.reserve(row)
-                if row.status == "PENDING":
+                reserved = await self.service.reserve(row)
+                if reserved.status == "PENDING":
                     await self.orders.schedule(order_id, utcnow() + self.service.retry_delay)
                     outcome = "unavailable"
                 else:
-                    outcome = row.status.lower()
-                    log.info("finished order %s, PENDING for %.1fs: %s", order_id, age, row.status)
+                    outcome = reserved.status.lower()
+                    log.info("finished order %s, PENDING for %.1fs: %s", order_id, age, reserved.status)
             elif row.release_pending:
                 outcome = await self.service.release(row)
             else:

@@ -13,7 +13,7 @@ from typing import cast
 from sqlalchemy import Insert, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from orders.models import OrderEventRow, OrderLineRow, OrderRow
+from orders.models import OrderEventRow, OrderLineRow, OrderRow, OrderView, PlacedEvent, PlacedLine, PlacedOrder
 from shopfloor_common.contracts.orders import HOLDS_STOCK, TRANSITIONS, Customer
 from shopfloor_common.db import (
     bound_as,
@@ -163,46 +163,51 @@ class OrderRepository:
             order_id = await connection.scalar(ORDER_ID_BY_KEY, {"by_idempotency_key": idempotency_key})
         return None if order_id is None else await self.get(order_id)
 
-    async def insert_pending(self, new: NewOrder, request_id: str | None) -> OrderRow:
+    async def insert_pending(self, new: NewOrder, request_id: str | None) -> PlacedOrder:
         """Store the order as PENDING and commit; raises IntegrityError when the key is taken.
         Three INSERTs, all or none; the row returned is built from what was written."""
         now = utcnow()
-        order = {
-            "id": new.id,
-            "idempotency_key": new.idempotency_key,
-            "request_hash": new.request_hash,
-            "status": "PENDING",
-            "currency": new.currency,
-            "total_cents": sum(line.total_cents for line in new.lines),
-            "customer_name": new.customer.name,
-            "customer_email": new.customer.email,
-            "customer_address": new.customer.address,
-            "created_at": now,
-            "updated_at": now,
-            "reconcile_after": new.reconcile_after,
-            "release_pending": False,
-            "release_requested_at": None,
-        }
-        lines = [
-            {
-                "order_id": new.id,
-                "position": position,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unit_price_cents": line.unit_price_cents,
-                "line_total_cents": line.total_cents,
-            }
-            for position, line in enumerate(new.lines)
-        ]
-        event = {
-            "order_id": new.id,
-            "from_status": None,
-            "to_status": "PENDING",
-            "at": now,
-            "reason": "order placed",
-            "request_id": request_id,
-        }
+        placed = PlacedOrder(
+            id=new.id,
+            idempotency_key=new.idempotency_key,
+            request_hash=new.request_hash,
+            status="PENDING",
+            currency=new.currency,
+            total_cents=sum(line.total_cents for line in new.lines),
+            customer_name=new.customer.name,
+            customer_email=new.customer.email,
+            customer_address=new.customer.address,
+            created_at=now,
+            updated_at=now,
+            reconcile_after=new.reconcile_after,
+            release_pending=False,
+            release_requested_at=None,
+            lines=[
+                PlacedLine(
+                    order_id=new.id,
+                    position=position,
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price_cents=line.unit_price_cents,
+                    line_total_cents=line.total_cents,
+                )
+                for position, line in enumerate(new.lines)
+            ],
+            events=[
+                PlacedEvent(
+                    order_id=new.id,
+                    from_status=None,
+                    to_status="PENDING",
+                    at=now,
+                    reason="order placed",
+                    request_id=request_id,
+                )
+            ],
+        )
+        order = placed.columns()
+        lines = [line.columns() for line in placed.lines]
+        event = placed.events[0].columns()
         if self.writes_in_one_statement:
             values = bound_as("order_", order) | bound_as("event_", event)
             for n, line in enumerate(lines):
@@ -214,7 +219,7 @@ class OrderRepository:
                 await connection.execute(INSERT_ORDER, order)
                 await connection.execute(INSERT_LINE, lines)
                 await connection.execute(INSERT_EVENT, event)
-        return OrderRow(**order, lines=[OrderLineRow(**line) for line in lines], events=[OrderEventRow(**event)])
+        return placed
 
     async def page(self, status: str | None, limit: int, offset: int) -> tuple[list[OrderRow], int]:
         conditions = [OrderRow.status == status] if status else []
@@ -240,21 +245,17 @@ class OrderRepository:
             raise order_not_found(order_id)
         return row
 
-    async def settle_pending(self, row: OrderRow, to_status: str, reason: str, request_id: str | None) -> bool:
+    async def settle_pending(self, row: OrderView, to_status: str, reason: str, request_id: str | None) -> bool:
         """The checkout's fast path for settle(): PENDING -> to_status with its event, a conditional
         UPDATE and the event's INSERT, all or none, on a connection (instead of SELECT ... FOR
         UPDATE and the ORM's reloads). `row` is the order as insert_pending() returned it; on
         success it is updated in memory to what was committed. False (nothing written) when the
         order is no longer PENDING: settle() then decides, with the row locked."""
         now = utcnow()
-        event = {
-            "order_id": row.id,
-            "from_status": "PENDING",
-            "to_status": to_status,
-            "at": now,
-            "reason": reason,
-            "request_id": request_id,
-        }
+        settled = PlacedEvent(
+            order_id=row.id, from_status="PENDING", to_status=to_status, at=now, reason=reason, request_id=request_id
+        )
+        event = settled.columns()
         if self.writes_in_one_statement:
             async with self.autocommit.connect() as connection:
                 if await connection.scalar(SETTLE_IN_ONE_STATEMENT, event) is None:
@@ -264,7 +265,10 @@ class OrderRepository:
                 if await connection.scalar(MOVE_OUT_OF_PENDING, event) is None:
                     return False
                 await connection.execute(INSERT_EVENT, event)
-        row.events.append(OrderEventRow(**event))
+        if isinstance(row, PlacedOrder):
+            row.events.append(settled)
+        else:
+            row.events.append(OrderEventRow(**event))
         row.status = to_status
         row.updated_at = now
         row.reconcile_after = None

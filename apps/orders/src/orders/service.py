@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orders.catalog_client import CatalogStock
 from orders.metrics import ORDER_TRANSITIONS, ORDERS_CREATED, RESERVATION_DURATION
-from orders.models import OrderRow
+from orders.models import OrderRow, OrderView
 from orders.repository import NewOrder, OrderRepository, PricedLine
 from orders.settings import OrdersSettings
 from shopfloor_common.contracts.catalog import Product
@@ -88,7 +88,7 @@ def price_lines(items: Sequence[OrderLineRequest], products: Mapping[str, Produc
 
 @dataclass(frozen=True)
 class Placement:
-    row: OrderRow
+    row: OrderView
     replayed: bool  # an earlier request with the same Idempotency-Key created it
 
 
@@ -138,9 +138,9 @@ class OrderService:
                 raise
             return await self._replay(existing, digest)
         ORDER_TRANSITIONS.labels("none", "PENDING").inc()
-        row = await self.reserve(row)
-        ORDERS_CREATED.labels(row.status.lower()).inc()
-        return Placement(row, replayed=False)
+        placed = await self.reserve(row)
+        ORDERS_CREATED.labels(placed.status.lower()).inc()
+        return Placement(placed, replayed=False)
 
     async def _replay(self, existing: OrderRow, digest: str) -> Placement:
         if existing.request_hash != digest:
@@ -158,7 +158,7 @@ class OrderService:
             row = await self.orders.get(row.id)
         return Placement(row, replayed=True)
 
-    async def reserve(self, row: OrderRow) -> OrderRow:
+    async def reserve(self, row: OrderView) -> OrderView:
         """Ask catalog to reserve a PENDING order's stock and record the answer. When catalog
         cannot answer, the order stays PENDING for the reconciler."""
         started = time.perf_counter()
