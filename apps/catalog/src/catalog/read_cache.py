@@ -16,12 +16,21 @@ Each read is served as the cached body with the cached stock put in. `catalog_pr
 counts reads by result: `hit` (no database statement), `stock` (body from the cache, stock from the
 database), `miss` (body from the database) and `uncached` (the cache is unavailable). The hit
 ratio is hit / all.
+
+Concurrent reads that miss the same key share one database read (single flight): a burst on a
+cold cache, or the first reads after an admin write bumped the generation, cost one statement per
+key, not one per reader. Without it, 100 concurrent checkouts' price lookups after a start asked
+the database 100 times at once and took as many of its connections (tested in
+apps/catalog/tests/test_catalog_cache.py). A reader that joins gets what the read in flight
+returns, a value at most one statement's duration older than its own request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import orjson
 from prometheus_client import Counter
@@ -39,6 +48,7 @@ PRODUCT_READS = Counter(
 )
 
 Stocks = Callable[[Sequence[str]], Awaitable[dict[str, int]]]
+T = TypeVar("T")
 
 
 def stock_key(sku: str) -> str:
@@ -49,6 +59,23 @@ class ProductReadCache:
     def __init__(self, cache: Cache, stock_ttl_seconds: float) -> None:
         self.cache = cache
         self.stock_ttl_seconds = stock_ttl_seconds
+        self._in_flight: dict[str, asyncio.Future[Any]] = {}
+
+    async def _once(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`, shared by every caller asking for `key` while it runs."""
+        flight = self._in_flight.get(key)
+        if flight is None:
+            flight = self._in_flight[key] = asyncio.ensure_future(read())
+            # Retrieved even when every caller was cancelled (no "exception never retrieved").
+            flight.add_done_callback(lambda done: self._land(key, done))
+        # Shielded: a caller that goes away (client disconnect) does not cancel the others' read.
+        return cast(T, await asyncio.shield(flight))
+
+    def _land(self, key: str, flight: asyncio.Future[Any]) -> None:
+        if self._in_flight.get(key) is flight:
+            del self._in_flight[key]
+        if not flight.cancelled():
+            flight.exception()
 
     async def invalidate_products(self, *skus: str) -> None:
         """After an admin write: every cached body (generation bump) and these skus' stock."""
@@ -72,13 +99,19 @@ class ProductReadCache:
         found = {sku: int(value) for sku, value in zip(skus, raw, strict=True) if value is not None}
         if len(found) == len(skus):
             return found, False
+
         # Refresh the page's every sku in one statement, so their keys expire together and a list
         # misses once per bound, not once per sku.
-        started = time.monotonic()
-        fresh = await load(skus)
+        async def refresh() -> dict[str, int]:
+            started = time.monotonic()
+            fresh = await load(skus)
+            if len(fresh) == len(skus):
+                await self._store_stocks(fresh, started)
+            return fresh
+
+        fresh = await self._once(f"stock:{','.join(skus)}", refresh)
         if len(fresh) != len(skus):
             return None
-        await self._store_stocks(fresh, started)
         return fresh, True
 
     async def item(self, sku: str, produce: Callable[[], Awaitable[tuple[bytes, int]]], load: Stocks) -> bytes:
@@ -98,11 +131,15 @@ class ProductReadCache:
                 PRODUCT_READS.labels("item", "stock").inc()
                 return _with_stock(body, stocks[0])
         PRODUCT_READS.labels("item", "miss").inc()
-        started = time.monotonic()
-        body, stock = await produce()
-        await self.cache.set(body_key, body)
-        await self._store_stocks({sku: stock}, started)
-        return body
+
+        async def read() -> bytes:
+            started = time.monotonic()
+            body, stock = await produce()
+            await self.cache.set(body_key, body)
+            await self._store_stocks({sku: stock}, started)
+            return body
+
+        return await self._once(body_key, read)
 
     async def page(
         self, key: str, produce: Callable[[], Awaitable[tuple[bytes, dict[str, int]]]], load: Stocks
@@ -124,11 +161,15 @@ class ProductReadCache:
                 PRODUCT_READS.labels("list", "stock" if stocks[1] else "hit").inc()
                 return _with_stock(body, stocks[0])
         PRODUCT_READS.labels("list", "miss").inc()
-        started = time.monotonic()
-        body, fresh = await produce()
-        await self.cache.set(body_key, body)
-        await self._store_stocks(fresh, started)
-        return body
+
+        async def read() -> bytes:
+            started = time.monotonic()
+            body, fresh = await produce()
+            await self.cache.set(body_key, body)
+            await self._store_stocks(fresh, started)
+            return body
+
+        return await self._once(body_key, read)
 
 
 def _with_stock(body: bytes, stocks: Mapping[str, int]) -> bytes:
