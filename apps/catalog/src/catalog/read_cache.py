@@ -18,11 +18,11 @@ database), `miss` (body from the database) and `uncached` (the cache is unavaila
 ratio is hit / all.
 
 Concurrent reads that miss the same key share one database read (single flight): a burst on a
-cold cache, or the first reads after an admin write bumped the generation, cost one statement per
-key, not one per reader. Without it, 100 concurrent checkouts' price lookups after a start asked
-the database 100 times at once and took as many of its connections (tested in
-apps/catalog/tests/test_catalog_cache.py). A reader that joins gets what the read in flight
-returns, a value at most one statement's duration older than its own request.
+cold cache, the first reads after an admin write bumped the generation, or a burst while Redis is
+unavailable cost one read per key, not one per reader. Without it, 100 concurrent checkouts' price
+lookups after a start asked the database 100 times at once and took as many of its connections
+(tested in apps/catalog/tests/test_catalog_cache.py). A reader that joins gets what the read in
+flight returns, a value at most one statement's duration older than its own request.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class ProductReadCache:
         generation = await self.cache.generation(CACHE_NAMESPACE)
         if generation < 0:
             PRODUCT_READS.labels("item", "uncached").inc()
-            return (await produce())[0]
+            return (await self._once(f"uncached:product:{sku}", produce))[0]
         body_key = f"{CACHE_NAMESPACE}:{generation}:product:{sku}"
         body, raw_stock = await self.cache.get_many([body_key, stock_key(sku)])
         if body is not None and raw_stock is not None:
@@ -148,7 +148,7 @@ class ProductReadCache:
         generation = await self.cache.generation(CACHE_NAMESPACE)
         if generation < 0:
             PRODUCT_READS.labels("list", "uncached").inc()
-            return (await produce())[0]
+            return (await self._once(f"uncached:list:{key}", produce))[0]
         body_key = f"{CACHE_NAMESPACE}:{generation}:list:{key}"
         body = await self.cache.get(body_key)
         if body is not None:
