@@ -8,6 +8,7 @@ import re
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -212,6 +213,10 @@ async def test_sane_request_id_is_kept_and_logged(client_for: Any, capsys: pytes
     assert access[0]["path"] == "/items/7"
     assert access[0]["route"] == "/items/{item_id}"
     assert access[0]["duration_ms"] >= 0
+    started = datetime.fromisoformat(access[0]["started_at"])
+    written = datetime.fromisoformat(access[0]["time"])
+    assert started <= written
+    assert written - started >= timedelta(milliseconds=access[0]["duration_ms"] - 1)
 
 
 async def test_missing_request_id_is_minted(client_for: Any) -> None:

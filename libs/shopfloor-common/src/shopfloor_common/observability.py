@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -94,6 +95,10 @@ class ObservabilityMiddleware:
             await send_with_id(message)
 
         start = time.perf_counter()
+        # Wall-clock start for the access line: its `time` is when it is written, after the answer,
+        # so `time - duration_ms` drifts by whatever ran in between; a trail across services is
+        # ordered by `started_at` (caller before callee, even between lines written out of order).
+        started_at = time.time()
         HTTP_IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_tracking)
@@ -138,6 +143,7 @@ class ObservabilityMiddleware:
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
+                        "started_at": datetime.fromtimestamp(started_at, UTC).isoformat(),
                     },
                 )
             request_id_var.reset(token)
