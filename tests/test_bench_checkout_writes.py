@@ -4,22 +4,14 @@ settled under both variants, and the one-statement path sends the statements it 
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.benchkit import run_bench_script
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "checkout_writes.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_bench_script("checkout_writes.py", *args)
 
 
 def test_one_statement_writes_send_three_statements_where_one_by_one_sends_eight(postgres_url: str) -> None:

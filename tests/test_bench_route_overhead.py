@@ -4,22 +4,14 @@ route serving exactly the fast rounds' requests, and bad arguments refused with 
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.benchkit import run_bench_script
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "route_overhead.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_bench_script("route_overhead.py", *args)
 
 
 def test_both_variants_answer_every_request_and_only_the_fast_rounds_use_the_fast_route() -> None:

@@ -3,8 +3,7 @@ documented route (body included), and that both are counted under the route's te
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
@@ -28,14 +27,7 @@ class Thing(BaseModel):
     count: int = Field(ge=1)
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """configure_logging() rewires the root logger; pytest's own capture needs it back."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # conftest.py
 
 
 def build_app() -> FastAPI:

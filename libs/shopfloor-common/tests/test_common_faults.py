@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -50,14 +49,7 @@ def settings(**values: Any) -> Settings:
     return Settings(**{**defaults, **values})
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """configure_logging() rewires the root logger; later tests (and pytest's own capture) need it back."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # conftest.py
 
 
 def build(service_settings: ServiceSettings) -> FastAPI:
