@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -227,20 +228,31 @@ async def test_pre_ping_replaces_pooled_connections_the_server_has_dropped(postg
     # pre-ping the next request gets a fresh connection, without a round trip (the driver has seen
     # the socket close); without it, the request fails (which is what the incident-db-failover lab
     # makes learners find).
-    async def terminate() -> None:
+    async def terminate(pooled: Any) -> None:
         assert await _terminate_backends(postgres_url) == 1
+        # The server's goodbye reaches the client's event loop a moment after the backend is gone
+        # from pg_stat_activity; a request sent in between meets it mid-query ("another operation
+        # is in progress"), which is not what this test is about. Wait until the driver saw it.
+        for _ in range(100):
+            if pooled.is_closed():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the driver did not see its connection closed 5 s after the backend went")
 
     engine = create_engine(DatabaseSettings(database_url=postgres_url, db_pool_pre_ping=pre_ping))
     await _request_after(engine, terminate, served=pre_ping)
 
 
-async def _request_after(engine: AsyncEngine, break_connections: Callable[[], Awaitable[None]], served: bool) -> None:
-    """One request pools a connection, break_connections() kills it, and the next request is
-    served (on a fresh connection) or fails; the engine is disposed of afterwards."""
+async def _request_after(
+    engine: AsyncEngine, break_connections: Callable[[Any], Awaitable[None]], served: bool
+) -> None:
+    """One request pools a connection, break_connections(its driver connection) kills it, and the
+    next request is served (on a fresh connection) or fails; the engine is disposed of afterwards."""
     try:
         async with engine.connect() as connection:
             assert await connection.scalar(text("SELECT 1")) == 1
-        await break_connections()
+            pooled = (await connection.get_raw_connection()).driver_connection
+        await break_connections(pooled)
         if served:
             async with engine.connect() as connection:
                 assert await connection.scalar(text("SELECT 2")) == 2
@@ -315,7 +327,7 @@ async def test_only_a_connection_idle_long_enough_costs_a_ping(
     relay = SilentDropProxy(url.port or 5432)
     async with relay as port:
 
-        async def drop() -> None:
+        async def drop(_pooled: Any) -> None:
             relay.drop_silently()
 
         engine = create_engine(DatabaseSettings(database_url=url.set(port=port).render_as_string(hide_password=False)))
